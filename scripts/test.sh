@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The one command that runs every Strom test on a fresh Debian machine:
+#   1. cargo build --release                  (target/release/strom)
+#   2. the Rust tests                         (cargo nextest, or cargo test without it)
+#   3. the interop suite with real clients    (tests/interop, pytest in target/venv)
+#
+# It installs what it needs when it is missing, into places it owns:
+#   - a Python venv in target/venv with the pins of tests/interop/requirements.txt
+#   - kcat from Debian's packages (the kcat tests skip with a notice if that fails)
+# Re-runs skip what is already done. Exits non-zero if anything failed.
+#
+# Extra arguments are passed to pytest, e.g.:  scripts/test.sh -k admin -x
+# Environment:
+#   STROM_SKIP_RUST_TESTS=1   skip step 2 (the build still runs)
+#   STROM_PYTEST_TIMEOUT=N    wall-clock limit of the whole pytest run, seconds (default 2400)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+VENV=$ROOT/target/venv
+REQS=$ROOT/tests/interop/requirements.txt
+
+say() { printf '\n==> %s\n' "$*"; }
+notice() { printf '\n*** NOTICE: %s\n' "$*"; }
+
+failed=()
+
+# --- 1. build ---------------------------------------------------------------------------------
+say "cargo build --release"
+cargo build --release
+if [[ ! -x target/release/strom ]]; then
+    echo "error: cargo build --release did not produce target/release/strom" >&2
+    exit 1
+fi
+
+# --- 2. Rust tests ----------------------------------------------------------------------------
+if [[ "${STROM_SKIP_RUST_TESTS:-0}" != 1 ]]; then
+    if cargo nextest --version >/dev/null 2>&1; then
+        say "cargo nextest run --workspace"
+        cargo nextest run --workspace --no-tests=warn || failed+=("rust tests (cargo nextest)")
+    else
+        say "cargo test --workspace"
+        cargo test --workspace || failed+=("rust tests (cargo test)")
+    fi
+fi
+
+# --- 3a. Python venv with pinned clients ------------------------------------------------------
+if [[ ! -x "$VENV/bin/python" ]]; then
+    say "creating venv in target/venv"
+    python3 -m venv "$VENV"
+fi
+stamp=$VENV/.strom-requirements.sha256
+want=$(sha256sum "$REQS" | cut -d' ' -f1)
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+    say "pip install -r tests/interop/requirements.txt"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQS"
+    echo "$want" >"$stamp"
+fi
+
+# --- 3b. kcat (optional) ----------------------------------------------------------------------
+if ! command -v kcat >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1 && [[ $(id -u) == 0 ]]; then
+        say "apt-get install -y kcat"
+        export DEBIAN_FRONTEND=noninteractive
+        if ! apt-get install -y -q kcat >/dev/null 2>&1; then
+            # The package lists may be missing or stale on a fresh machine.
+            apt-get update -q >/dev/null 2>&1 || true
+            apt-get install -y -q kcat >/dev/null 2>&1 || true
+        fi
+    fi
+    if ! command -v kcat >/dev/null 2>&1; then
+        notice "kcat could not be installed; the kcat tests will be skipped"
+    fi
+fi
+
+# --- 3c. interop suite ------------------------------------------------------------------------
+say "pytest tests/interop"
+export STROM_BIN=$ROOT/target/release/strom
+rc=0
+timeout --signal=TERM --kill-after=30 "${STROM_PYTEST_TIMEOUT:-2400}" \
+    "$VENV/bin/python" -m pytest tests/interop -v "$@" || rc=$?
+case $rc in
+    0) ;;
+    5) failed+=("interop tests (pytest collected no tests)") ;;
+    124) failed+=("interop tests (timed out after ${STROM_PYTEST_TIMEOUT:-2400} s)") ;;
+    *) failed+=("interop tests (pytest exit $rc)") ;;
+esac
+
+if ((${#failed[@]})); then
+    printf '\nFAILED:\n'
+    printf '  - %s\n' "${failed[@]}"
+    exit 1
+fi
+printf '\nall tests passed\n'
