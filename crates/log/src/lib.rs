@@ -1,1 +1,217 @@
-//! placeholder
+//! `strom-log`: the partition log, Kafka's `storage/internals/log` in Rust.
+//!
+//! Responsibility: store the record batches of each partition on disk exactly as they were
+//! produced, find them again by offset and by timestamp, roll, truncate, retain and delete
+//! segments, make data durable on request (`flush`, with group commit), and bring a log back
+//! to a consistent state after a crash. It knows nothing of the network or of other
+//! partitions; [`LogManager`] only keeps the set of logs and their checkpoint files.
+//!
+//! Vocabulary follows Kafka: [`Log`] (Kafka's `UnifiedLog`), `Segment` (`LogSegment`),
+//! `OffsetIndex`, `TimeIndex`, the loader (`LogLoader`), [`LogManager`].
+//!
+//! On-disk layout (Kafka's): `<log.dir>/<topic>-<partition>/` holds segments named by their
+//! 20-digit zero-padded base offset: `.log` (see `segment`), `.index` and `.timeindex` (see
+//! `index`). The log dir root holds `recovery-point-offset-checkpoint`,
+//! `log-start-offset-checkpoint` (see `checkpoint`) and the `.kafka_cleanshutdown` marker
+//! (an empty file written and fsynced at clean shutdown and deleted right after the next start,
+//! so that its absence means the last run did not shut down cleanly).
+//!
+//! Invariants:
+//! - log start offset <= recovery point is not required, but
+//!   `first segment base <= log start offset <= log end offset` and
+//!   `recovery point <= log end offset` always hold (asserted where they change).
+//! - Offsets in a log strictly increase; every batch lives in the segment with the greatest
+//!   base offset <= its base offset, and a segment's offsets fit 32 bits relative to its base.
+//! - Readers never see a partially written batch: a segment's visible size and the log end
+//!   offset move only after the bytes have been written, appends are serialized per log.
+//! - Only the last segment (the active one) is appended to; it is never deleted by retention.
+//! - Everything below the recovery point has been fsynced.
+
+mod checkpoint;
+mod index;
+pub mod limits;
+mod log;
+mod manager;
+mod segment;
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+
+pub use crate::log::{Log, OpenOptions};
+pub use crate::manager::LogManager;
+
+/// Per-topic log settings, named after Kafka's topic-level configs (in each field's doc).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogConfig {
+    /// `segment.bytes`: roll when the active segment would grow past this. Default 1 GiB.
+    pub segment_bytes: u64,
+    /// `segment.ms`: roll when the active segment's first batch is this old. Default 7 days.
+    pub segment_ms: i64,
+    /// `segment.jitter.ms`: up to this much is subtracted from `segment.ms` per segment.
+    pub segment_jitter_ms: i64,
+    /// `segment.index.bytes`: preallocated size of each index file. Default 10 MiB.
+    pub segment_index_bytes: u64,
+    /// `index.interval.bytes`: log bytes between offset index entries. Default 4096.
+    pub index_interval_bytes: u64,
+    /// `retention.ms`: delete segments whose largest timestamp is older; -1 = unlimited.
+    pub retention_ms: i64,
+    /// `retention.bytes`: delete old segments while the partition is larger; -1 = unlimited.
+    pub retention_bytes: i64,
+    /// `flush.messages`: fsync once this many messages are unflushed. Default never.
+    pub flush_messages: i64,
+    /// `flush.ms`: fsync when the last flush is this old (checked by maintenance).
+    pub flush_ms: i64,
+    /// `file.delete.delay.ms`: how long `.deleted` files stay before removal. Default 60 s.
+    pub file_delete_delay_ms: i64,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1024 * 1024 * 1024,
+            segment_ms: 7 * 24 * 60 * 60 * 1000,
+            segment_jitter_ms: 0,
+            segment_index_bytes: 10 * 1024 * 1024,
+            index_interval_bytes: 4096,
+            retention_ms: 7 * 24 * 60 * 60 * 1000,
+            retention_bytes: -1,
+            flush_messages: i64::MAX,
+            flush_ms: i64::MAX,
+            file_delete_delay_ms: 60_000,
+        }
+    }
+}
+
+impl LogConfig {
+    /// `segment.bytes` bounded to what a segment can address.
+    pub(crate) fn segment_bytes_bounded(&self) -> u64 {
+        self.segment_bytes
+            .clamp(limits::SEGMENT_BYTES_MIN, limits::SEGMENT_BYTES_MAX)
+    }
+}
+
+/// Errors of the log. Conversion to Kafka wire codes happens in the server.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("log I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("offset {offset} is out of range [{log_start_offset}, {log_end_offset}]")]
+    OffsetOutOfRange {
+        offset: i64,
+        log_start_offset: i64,
+        log_end_offset: i64,
+    },
+    #[error("append of {bytes} bytes is larger than segment.bytes {segment_bytes}")]
+    RecordTooLarge { bytes: usize, segment_bytes: u64 },
+    #[error("invalid batch: {0}")]
+    InvalidBatch(String),
+    /// Stored records that cannot be decoded (only reported by searches that decode records).
+    #[error("corrupt records in the batch at offset {offset}: {reason}")]
+    CorruptRecords { offset: i64, reason: String },
+    /// The log was deleted; its handle can no longer be used.
+    #[error("log {0} has been deleted")]
+    Deleted(String),
+    /// The same partition was found in two log dirs, or a log dir is unusable.
+    #[error("{0}")]
+    Storage(String),
+}
+
+impl LogError {
+    pub(crate) fn io_context(e: std::io::Error, what: impl std::fmt::Display) -> LogError {
+        LogError::Io(std::io::Error::new(e.kind(), format!("{what}: {e}")))
+    }
+}
+
+/// A topic and partition index.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    pub topic: String,
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
+        TopicPartition {
+            topic: topic.into(),
+            partition,
+        }
+    }
+
+    /// The directory name, `<topic>-<partition>`.
+    pub fn dir_name(&self) -> String {
+        format!("{}-{}", self.topic, self.partition)
+    }
+
+    /// Parses `<topic>-<partition>`; `None` for other names.
+    pub fn from_dir_name(name: &str) -> Option<TopicPartition> {
+        let (topic, partition) = name.rsplit_once('-')?;
+        if topic.is_empty()
+            || partition.is_empty()
+            || !partition.bytes().all(|b| b.is_ascii_digit())
+        {
+            return None;
+        }
+        Some(TopicPartition::new(topic, partition.parse().ok()?))
+    }
+}
+
+impl std::fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+/// What one append wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Base offset of the first batch.
+    pub first_offset: i64,
+    /// Last offset of the last batch.
+    pub last_offset: i64,
+    /// Largest batch max timestamp (-1 when no batch has one).
+    pub max_timestamp: i64,
+    /// Last offset of the first batch holding `max_timestamp` (Kafka's
+    /// `shallowOffsetOfMaxTimestamp`).
+    pub offset_of_max_timestamp: i64,
+    /// Bytes appended.
+    pub bytes: usize,
+}
+
+/// Bytes of whole batches within one segment file: `len` bytes at `position`.
+#[derive(Clone, Debug)]
+pub struct FileSlice {
+    pub file: Arc<File>,
+    pub position: u64,
+    pub len: u64,
+}
+
+/// The result of [`Log::read`].
+#[derive(Clone, Debug, Default)]
+pub struct ReadResult {
+    /// Slices in offset order; together they hold whole batches only.
+    pub slices: Vec<FileSlice>,
+    /// Base offset of the first batch returned, `None` when nothing was returned.
+    pub first_offset: Option<i64>,
+}
+
+impl ReadResult {
+    pub fn total_bytes(&self) -> u64 {
+        self.slices.iter().map(|s| s.len).sum()
+    }
+
+    /// Reads the slices into one buffer (a fetch response's `records`).
+    pub fn to_vec(&self) -> std::io::Result<Vec<u8>> {
+        let mut out = vec![0u8; self.total_bytes() as usize];
+        let mut at = 0usize;
+        for s in &self.slices {
+            s.file
+                .read_exact_at(&mut out[at..at + s.len as usize], s.position)?;
+            at += s.len as usize;
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests;
