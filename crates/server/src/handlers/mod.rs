@@ -1,0 +1,28 @@
+//! One module per Kafka API: each takes the decoded request and returns the response for the
+//! request's version, setting only fields that version carries.
+
+pub mod alter_configs;
+pub mod api_versions;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_records;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
+pub mod fetch;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+
+use kafka_protocol::messages::TopicName;
+use kafka_protocol::protocol::StrBytes;
+
+/// A `StrBytes` from anything string-like.
+pub fn sb(s: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(s.into())
+}
+
+/// A `TopicName` from a string.
+pub fn tn(s: impl Into<String>) -> TopicName {
+    TopicName(sb(s))
+}

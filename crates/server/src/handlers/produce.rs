@@ -1,0 +1,306 @@
+//! Produce (key 0), v3-v13: validate each partition's record batch, assign offsets in place,
+//! append, and answer per partition (nothing at all for acks=0).
+//!
+//! Validation follows Kafka's `LogValidator`: exactly one magic-2 batch per partition (v3+),
+//! CRC32C, lengths, known codec, no control batches from clients, size within
+//! `max.message.bytes`, records that decode (decompressed within a bound) with offset deltas
+//! 0..n-1, non-null header keys, keys on compacted topics, and CreateTime timestamps within
+//! `message.timestamp.before.max.ms` / `message.timestamp.after.max.ms` of the broker clock.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, RequestHeader};
+use strom_protocol::batch::{self, BatchFrames, Compression, BATCH_HEADER_BYTES};
+use strom_protocol::error::ErrorCode;
+use strom_protocol::records;
+
+use super::sb;
+use crate::broker::{ApiError, Broker, Partition, TopicSettings};
+use crate::limits::DECOMPRESSED_BATCH_BYTES_MAX;
+
+/// A partition-level failure, with the indexes of bad records (v8+ `record_errors`).
+struct ProduceError {
+    err: ApiError,
+    record_errors: Vec<(i32, String)>,
+}
+
+impl From<ApiError> for ProduceError {
+    fn from(err: ApiError) -> Self {
+        ProduceError {
+            err,
+            record_errors: vec![],
+        }
+    }
+}
+
+fn invalid(code: ErrorCode, msg: impl Into<String>) -> ProduceError {
+    ApiError::new(code, msg).into()
+}
+
+pub async fn handle(
+    broker: &Arc<Broker>,
+    h: &RequestHeader,
+    req: ProduceRequest,
+) -> Option<ProduceResponse> {
+    let v = h.request_api_version;
+    let acks = req.acks;
+    let img = broker.image();
+    let mut resp = ProduceResponse::default();
+    let mut appended = false;
+    for td in req.topic_data {
+        let (name, topic) = if v >= 13 {
+            let t = img.topic_by_id(&td.topic_id);
+            (t.map(|t| t.name.clone()), t)
+        } else {
+            let n = td.name.0.to_string();
+            let t = img.topic(&n);
+            (Some(n), t)
+        };
+        let mut tr = TopicProduceResponse::default();
+        if v >= 13 {
+            tr.topic_id = td.topic_id;
+        } else {
+            tr.name = td.name.clone();
+        }
+        for pd in td.partition_data {
+            let mut pr = PartitionProduceResponse::default()
+                .with_index(pd.index)
+                .with_base_offset(-1)
+                .with_log_append_time_ms(-1)
+                .with_log_start_offset(-1);
+            let result = if !matches!(acks, -1..=1) {
+                Err(invalid(
+                    ErrorCode::InvalidRequiredAcks,
+                    format!("acks must be -1, 0 or 1, not {acks}"),
+                ))
+            } else {
+                match (&name, topic) {
+                    (Some(n), Some(_)) => match broker.partition(n, pd.index) {
+                        Some(p) => append(broker, &p, acks, pd.records.as_deref()),
+                        None => Err(invalid(
+                            ErrorCode::UnknownTopicOrPartition,
+                            "This server does not host this topic-partition.",
+                        )),
+                    },
+                    (None, _) => Err(invalid(
+                        ErrorCode::UnknownTopicId,
+                        "This server does not host this topic ID.",
+                    )),
+                    (Some(_), None) => Err(invalid(
+                        ErrorCode::UnknownTopicOrPartition,
+                        "This server does not host this topic-partition.",
+                    )),
+                }
+            };
+            match result {
+                Ok((base, append_time, log_start)) => {
+                    appended = true;
+                    pr.base_offset = base;
+                    pr.log_append_time_ms = append_time;
+                    pr.log_start_offset = log_start;
+                }
+                Err(e) => {
+                    pr.error_code = e.err.code.code();
+                    if v >= 8 {
+                        pr.error_message = e.err.message.map(sb);
+                        pr.record_errors = e
+                            .record_errors
+                            .into_iter()
+                            .map(|(i, m)| {
+                                BatchIndexAndErrorMessage::default()
+                                    .with_batch_index(i)
+                                    .with_batch_index_error_message(Some(sb(m)))
+                            })
+                            .collect();
+                    }
+                }
+            }
+            tr.partition_responses.push(pr);
+        }
+        resp.responses.push(tr);
+    }
+    if appended {
+        broker.data_arrived.notify_waiters();
+    }
+    if acks == 0 {
+        return None;
+    }
+    Some(resp)
+}
+
+/// Validates and appends one partition's records. Returns (base offset, log append time or
+/// -1, log start offset).
+fn append(
+    broker: &Broker,
+    p: &Partition,
+    acks: i16,
+    records: Option<&[u8]>,
+) -> Result<(i64, i64, i64), ProduceError> {
+    let settings = p.settings();
+    let Some(records) = records else {
+        return Err(invalid(
+            ErrorCode::InvalidRecord,
+            "Produce request has no records for the partition.",
+        ));
+    };
+    let mut frames = BatchFrames::new(records);
+    let (range, _) =
+        match frames.next() {
+            Some(Ok(f)) => f,
+            Some(Err(e)) => {
+                return Err(invalid(
+                    ErrorCode::CorruptMessage,
+                    format!("Record batch is malformed: {e}"),
+                ))
+            }
+            None => return Err(invalid(
+                ErrorCode::InvalidRecord,
+                "Produce requests with version 3 and above must contain exactly one record batch.",
+            )),
+        };
+    if range.end != records.len() {
+        return Err(invalid(
+            ErrorCode::InvalidRecord,
+            "Produce requests with version 3 and above must contain exactly one record batch.",
+        ));
+    }
+    if records.len() > settings.max_message_bytes {
+        return Err(invalid(
+            ErrorCode::MessageTooLarge,
+            format!(
+                "The record batch of {} bytes is larger than max.message.bytes ({}).",
+                records.len(),
+                settings.max_message_bytes
+            ),
+        ));
+    }
+    let h = match batch::validate(records) {
+        Ok(h) => h,
+        Err(batch::BatchError::Magic(m)) => {
+            return Err(invalid(
+                ErrorCode::InvalidRecord,
+                format!(
+                "Produce requests with version 3 and above must use record batch magic 2, not {m}."
+            ),
+            ))
+        }
+        Err(e) => {
+            return Err(invalid(
+                ErrorCode::CorruptMessage,
+                format!("Record batch is corrupt: {e}"),
+            ))
+        }
+    };
+    if h.is_control() {
+        return Err(invalid(
+            ErrorCode::InvalidRecord,
+            "Clients may not write control batches.",
+        ));
+    }
+    if acks == -1 && settings.min_insync_replicas > 1 {
+        // One replica: the ISR is this broker alone.
+        return Err(invalid(
+            ErrorCode::NotEnoughReplicas,
+            format!("The size of the current ISR (1) is insufficient to satisfy the min.isr requirement of {}.", settings.min_insync_replicas),
+        ));
+    }
+    let now = broker.now_ms();
+    validate_records(records, &h, &settings, now)?;
+    let mut buf = records.to_vec();
+    batch::set_partition_leader_epoch(&mut buf, p.leader_epoch);
+    let append_time = if settings.log_append_time {
+        batch::set_log_append_time(&mut buf, now);
+        now
+    } else {
+        -1
+    };
+    let info = p.log.append(&mut buf, true, now).map_err(|e| match e {
+        strom_log::LogError::RecordTooLarge { .. } => {
+            invalid(ErrorCode::RecordListTooLarge, e.to_string())
+        }
+        e => {
+            tracing::error!(partition = ?p.tp, "append failed: {e}");
+            invalid(ErrorCode::KafkaStorageError, e.to_string())
+        }
+    })?;
+    p.advance_high_watermark(info.last_offset + 1);
+    Ok((info.first_offset, append_time, p.log.log_start_offset()))
+}
+
+/// Decodes the batch's records (decompressing within a bound) and checks them.
+fn validate_records(
+    batch: &[u8],
+    h: &batch::BatchHeader,
+    s: &TopicSettings,
+    now: i64,
+) -> Result<(), ProduceError> {
+    let codec = h.compression().expect("validated codec");
+    let payload = &batch[BATCH_HEADER_BYTES..];
+    let owned;
+    let data: &[u8] = if codec == Compression::None {
+        payload
+    } else {
+        let limit = DECOMPRESSED_BATCH_BYTES_MAX.max(s.max_message_bytes.saturating_mul(32));
+        owned = records::decompress(codec, payload, limit).map_err(|e| match e {
+            records::RecordError::TooLarge(n) => invalid(
+                ErrorCode::InvalidRecord,
+                format!("The batch decompresses to more than {n} bytes."),
+            ),
+            e => invalid(
+                ErrorCode::CorruptMessage,
+                format!("Record batch payload is corrupt: {e}"),
+            ),
+        })?;
+        &owned
+    };
+    let recs = records::decode_all(data, h.records_count).map_err(|e| {
+        invalid(
+            ErrorCode::CorruptMessage,
+            format!("Records are malformed: {e}"),
+        )
+    })?;
+    let mut errors = Vec::new();
+    for (i, r) in recs.iter().enumerate() {
+        if s.compact && r.key.is_none() {
+            errors.push((
+                i as i32,
+                "Compacted topic cannot accept message without key in topic partition.".to_string(),
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        let msg = errors[0].1.clone();
+        return Err(ProduceError {
+            err: ApiError::new(ErrorCode::InvalidRecord, msg),
+            record_errors: errors,
+        });
+    }
+    if !h.is_log_append_time() && !s.log_append_time {
+        for (i, r) in recs.iter().enumerate() {
+            let ts = h.base_timestamp.saturating_add(r.timestamp_delta);
+            let too_old = now.saturating_sub(ts) > s.timestamp_before_max_ms;
+            let too_new = ts.saturating_sub(now) > s.timestamp_after_max_ms;
+            if too_old || too_new {
+                errors.push((
+                    i as i32,
+                    format!(
+                        "Timestamp {ts} of message with offset {i} is out of range. The timestamp should be within [{}, {}]",
+                        now.saturating_sub(s.timestamp_before_max_ms),
+                        now.saturating_add(s.timestamp_after_max_ms)
+                    ),
+                ));
+            }
+        }
+        if !errors.is_empty() {
+            let msg = errors[0].1.clone();
+            return Err(ProduceError {
+                err: ApiError::new(ErrorCode::InvalidTimestamp, msg),
+                record_errors: errors,
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! Every limit of the request path, in one place, units last (DESIGN decision 7).
+//! Config-driven limits (`socket.request.max.bytes`, `max.message.bytes`) live in `config`.
+
+/// Upper bound on a produced batch's decompressed size when validating it, in bytes (raised
+/// to 32 x `max.message.bytes` for topics with a larger limit). A batch that inflates past it
+/// is refused with INVALID_RECORD rather than decompressed without end.
+pub const DECOMPRESSED_BATCH_BYTES_MAX: usize = 64 * 1024 * 1024;

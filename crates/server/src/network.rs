@@ -1,0 +1,116 @@
+//! Listeners and connections: Kafka framing (`int32 size` + request), one task per connection.
+//!
+//! Requests on one connection are handled one after another and answered in order, as Kafka
+//! does by muting a channel while its request is in flight; pipelined requests wait in the
+//! socket buffer. A frame whose size is zero, negative or above `socket.request.max.bytes`
+//! closes the connection before anything is allocated for it, and a frame's buffer grows only
+//! as its bytes actually arrive.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::broker::Broker;
+use crate::dispatch;
+
+/// Initial buffer for a frame; it grows as the frame's bytes arrive.
+const FRAME_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Accepts connections until `shutdown` turns true.
+pub async fn serve(
+    broker: Arc<Broker>,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let b = broker.clone();
+                    let sd = shutdown.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = connection(b, stream, sd).await {
+                            tracing::debug!(%peer, "connection closed: {e}");
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Why a connection was closed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("frame size {0} is outside 1..={1} (socket.request.max.bytes)")]
+    FrameSize(i32, usize),
+    #[error("{0}")]
+    Protocol(String),
+}
+
+async fn connection(
+    broker: Arc<Broker>,
+    stream: TcpStream,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), ConnectionError> {
+    let peer = stream.peer_addr().ok();
+    let (rd, mut wr) = stream.into_split();
+    let mut rd = BufReader::with_capacity(FRAME_CHUNK_BYTES, rd);
+    let max = broker.config.socket_request_max_bytes();
+    loop {
+        let size = tokio::select! {
+            r = rd.read_i32() => match r {
+                Ok(s) => s,
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                Err(e) => return Err(e.into()),
+            },
+            _ = shutdown.changed() => return Ok(()),
+        };
+        if size <= 0 || size as usize > max {
+            tracing::warn!(
+                ?peer,
+                size,
+                "closing connection: frame size outside 1..={max}"
+            );
+            return Err(ConnectionError::FrameSize(size, max));
+        }
+        let frame = read_frame(&mut rd, size as usize).await?;
+        let ctx = dispatch::Context { peer };
+        match dispatch::handle(&broker, &ctx, frame).await {
+            Ok(Some(resp)) => {
+                wr.write_all(&resp).await?;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::info!(?peer, "closing connection: {e}");
+                return Err(ConnectionError::Protocol(e));
+            }
+        }
+    }
+}
+
+async fn read_frame<R: AsyncReadExt + Unpin>(rd: &mut R, size: usize) -> std::io::Result<Bytes> {
+    let mut buf = BytesMut::with_capacity(size.min(FRAME_CHUNK_BYTES));
+    while buf.len() < size {
+        if buf.capacity() == buf.len() {
+            buf.reserve((size - buf.len()).min(buf.len().max(FRAME_CHUNK_BYTES)));
+        }
+        let want = size - buf.len();
+        let n = (&mut *rd).take(want as u64).read_buf(&mut buf).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+    Ok(buf.freeze())
+}
