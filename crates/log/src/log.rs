@@ -144,9 +144,31 @@ impl Log {
                 .rfind(|b| *b <= opts.recovery_point)
                 .unwrap_or(i64::MIN)
         };
-        let mut segments = BTreeMap::new();
+        let mut segments: BTreeMap<i64, Arc<Segment>> = BTreeMap::new();
         let mut changed = false;
         for (i, &base) in bases.iter().enumerate() {
+            // Segments are contiguous except after a relative-offset overflow roll, so a
+            // segment starting past the previous one's end means the previous one lost its
+            // tail in the crash (a flush after roll that never completed): everything from
+            // here on follows a hole and goes.
+            if base >= recover_from {
+                if let Some(prev) = segments.values().next_back() {
+                    let prev_next = prev.read().next_offset;
+                    if base > prev_next && base - prev_next <= i32::MAX as i64 {
+                        changed = true;
+                        warn!(
+                            topic_partition = %tp,
+                            segment = base,
+                            "previous segment {} ends at offset {prev_next}, before this segment's base {base}: its tail was lost; deleting segments from {base} on",
+                            prev.base_offset
+                        );
+                        for &later in &bases[i..] {
+                            remove_segment_files(&dir, later)?;
+                        }
+                        break;
+                    }
+                }
+            }
             let (seg, problem) = Segment::open(&dir, base, index_bytes, opts.now_ms)
                 .map_err(|e| LogError::io_context(e, format!("{tp} segment {base}")))?;
             if let Some(p) = &problem {
@@ -434,8 +456,16 @@ impl Log {
         if !should_roll {
             return Ok(active);
         }
+        // New segments start at the log end offset, so that segments are contiguous and
+        // recovery can tell a lost tail from a gap; only when the offsets of this append
+        // would not fit 32 bits relative to it does the segment start at the append.
         let leo = self.log_end_offset();
-        self.roll_at(first_offset.max(leo), now_ms, config)
+        let base = if last_offset - leo > i32::MAX as i64 {
+            first_offset
+        } else {
+            leo
+        };
+        self.roll_at(base, now_ms, config)
     }
 
     /// Makes a new active segment at `base_offset`. An empty active segment is replaced
@@ -466,11 +496,19 @@ impl Log {
         );
         self.write_state().segments.insert(base_offset, seg.clone());
         info!(topic_partition = %self.tp, "rolled new segment at offset {base_offset}");
-        // Kafka flushes a segment once it is rolled. Doing it before anything is written to
-        // the new segment keeps unflushed data in the active segment only, so a crash can
-        // only tear the log's tail, never leave a hole before later segments.
-        let leo = self.log_end_offset();
-        self.flush_up_to(leo)?;
+        // Kafka flushes a segment once it is rolled, off the append path; so do we. The
+        // recovery point moves at the next flush (maintenance does it when it finds the
+        // recovery point below the active segment). Should a crash come first, recovery finds
+        // the old segment torn or short and drops the later segments.
+        if active.size() > 0 {
+            let tp = self.tp.clone();
+            let old = active.clone();
+            std::thread::spawn(move || {
+                if let Err(e) = old.sync(true) {
+                    warn!(topic_partition = %tp, "fsync of rolled segment {} failed: {e}", old.base_offset);
+                }
+            });
+        }
         Ok(seg)
     }
 

@@ -216,9 +216,16 @@ fn unclean_open_after_appends_without_close_recovers_everything_written() {
     for i in 0..25 {
         log.append(&mut batch(0, &[i], 300), true, 0).unwrap();
     }
-    let before = all_batches(&log);
+    assert_eq!(
+        log.recovery_point(),
+        0,
+        "rolled segments are fsynced in the background"
+    );
+    log.maintenance(0).unwrap();
     let rp = log.recovery_point();
-    assert!(rp > 0, "rolled segments were flushed");
+    assert_eq!(rp, 25, "maintenance flushes once segments have rolled");
+    log.append(&mut batch(0, &[99], 300), true, 0).unwrap();
+    let before = all_batches(&log);
     drop(log); // no close: the active segment's indexes are untrimmed, zero padded
                // A "clean" open of untrimmed indexes finds the valid entries.
     let log = open(d.path(), small_config(), true, 0);
@@ -229,4 +236,30 @@ fn unclean_open_after_appends_without_close_recovers_everything_written() {
     check_indexes(&log);
     assert_eq!(all_batches(&log), before);
     assert_eq!(log.recovery_point(), rp);
+}
+
+#[test]
+fn segment_that_lost_its_tail_at_a_batch_boundary_drops_later_segments() {
+    let d = tempfile::tempdir().unwrap();
+    let before = write_log(d.path(), 40);
+    let log = open(d.path(), small_config(), true, 0);
+    let bases = log.segment_base_offsets();
+    assert!(bases.len() >= 3, "{bases:?}");
+    drop(log);
+    // The rolled segment's last batch never reached the disk, the next segment's did.
+    let p = seg_path(d.path(), bases[1], ".log");
+    let len = fs::metadata(&p).unwrap().len();
+    let blen = before[0].2.len() as u64;
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .set_len(len - blen)
+        .unwrap();
+    let log = open(d.path(), small_config(), false, bases[1]);
+    check_indexes(&log);
+    assert_eq!(log.segment_base_offsets(), bases[..2].to_vec());
+    assert_eq!(log.log_end_offset(), bases[2] - 2);
+    let keep = before.iter().filter(|b| b.1 < bases[2] - 2).count();
+    assert_eq!(all_batches(&log), before[..keep].to_vec());
 }

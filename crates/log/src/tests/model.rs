@@ -322,47 +322,67 @@ fn run(ops: Vec<Op>, index_bytes: u64) {
             } => {
                 let rp = log.recovery_point();
                 let bases = log.segment_base_offsets();
-                let last_base = *bases.last().unwrap();
                 drop(log);
-                let in_last: Vec<&MBatch> =
-                    m.batches.iter().filter(|b| b.base >= last_base).collect();
-                let durable: u64 = in_last
-                    .iter()
-                    .filter(|b| b.last < rp)
-                    .map(|b| b.bytes.len() as u64)
-                    .sum();
-                let path = dir.join(crate::segment::file_name(last_base, ".log"));
-                let cur = std::fs::metadata(&path).unwrap().len();
-                assert!(durable <= cur);
-                let new_len = durable + tear as u64 % (cur - durable + 1);
-                let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-                f.set_len(new_len).unwrap();
-                let tail_bytes: Vec<u8> = match tail {
-                    0 => Vec::new(),
-                    1 => vec![0; tail_len as usize],
-                    _ => (0..tail_len as u32)
-                        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
-                        .collect(),
+                // Every segment holding offsets at or past the recovery point may have lost
+                // anything not below it (rolled segments are fsynced in the background). Tear
+                // such segments at random; recovery keeps the intact batches up to the first
+                // segment that lost anything and drops the segments after it.
+                let mut rng = tear as u64 | 1;
+                let mut next_rand = move || {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    rng
                 };
-                std::os::unix::fs::FileExt::write_all_at(&f, &tail_bytes, new_len).unwrap();
-                drop(f);
-                // Expected: whole batches of the last segment still intact in the file survive
-                // (a zero tail may happen to restore a torn batch's last byte).
-                let on_disk = std::fs::read(&path).unwrap();
-                let mut kept: Vec<MBatch> = m
-                    .batches
-                    .iter()
-                    .filter(|b| b.base < last_base)
-                    .cloned()
-                    .collect();
-                let mut pos = 0usize;
-                for b in in_last {
-                    let end = pos + b.bytes.len();
-                    if on_disk.get(pos..end) != Some(&b.bytes[..]) {
+                let mut kept: Vec<MBatch> = Vec::new();
+                let mut last_base = bases[0];
+                for (k, &base) in bases.iter().enumerate() {
+                    let end = bases.get(k + 1).copied().unwrap_or(i64::MAX);
+                    let in_seg: Vec<&MBatch> = m
+                        .batches
+                        .iter()
+                        .filter(|b| b.base >= base && b.base < end)
+                        .collect();
+                    let durable: u64 = in_seg
+                        .iter()
+                        .filter(|b| b.last < rp)
+                        .map(|b| b.bytes.len() as u64)
+                        .sum();
+                    let path = dir.join(crate::segment::file_name(base, ".log"));
+                    let cur = std::fs::metadata(&path).unwrap().len();
+                    assert!(durable <= cur);
+                    let is_last = k + 1 == bases.len();
+                    if cur > durable && (is_last || next_rand() % 2 == 0) {
+                        let new_len = durable + next_rand() % (cur - durable + 1);
+                        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+                        f.set_len(new_len).unwrap();
+                        let tail_bytes: Vec<u8> = match tail {
+                            0 => Vec::new(),
+                            1 => vec![0; tail_len as usize],
+                            _ => (0..tail_len as u32)
+                                .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+                                .collect(),
+                        };
+                        std::os::unix::fs::FileExt::write_all_at(&f, &tail_bytes, new_len).unwrap();
+                    }
+                    // Whole batches still intact in the file survive (a zero tail may happen
+                    // to restore a torn batch's last byte).
+                    let on_disk = std::fs::read(&path).unwrap();
+                    let mut pos = 0usize;
+                    let mut complete = true;
+                    for b in &in_seg {
+                        let end = pos + b.bytes.len();
+                        if on_disk.get(pos..end) != Some(&b.bytes[..]) {
+                            complete = false;
+                            break;
+                        }
+                        pos = end;
+                        kept.push((*b).clone());
+                    }
+                    last_base = base;
+                    if !complete || on_disk.len() != pos {
                         break;
                     }
-                    pos = end;
-                    kept.push(b.clone());
                 }
                 let (rp_in, lso_in) = if no_checkpoint { (0, 0) } else { (rp, m.lso) };
                 m.leo = kept
