@@ -9,23 +9,35 @@
 //! Vocabulary follows Kafka: [`Log`] (Kafka's `UnifiedLog`), `Segment` (`LogSegment`),
 //! `OffsetIndex`, `TimeIndex`, the loader (`LogLoader`), [`LogManager`].
 //!
-//! On-disk layout (Kafka's): `<log.dir>/<topic>-<partition>/` holds segments named by their
-//! 20-digit zero-padded base offset: `.log` (see `segment`), `.index` and `.timeindex` (see
-//! `index`). The log dir root holds `recovery-point-offset-checkpoint`,
-//! `log-start-offset-checkpoint` (see `checkpoint`) and the `.kafka_cleanshutdown` marker
-//! (an empty file written and fsynced at clean shutdown and deleted right after the next start,
-//! so that its absence means the last run did not shut down cleanly).
+//! On-disk layout (Kafka's). Each file's byte layout and crash semantics are documented in
+//! the module that writes it:
+//!
+//! | path | written by | layout / crash semantics |
+//! |------|------------|--------------------------|
+//! | `<log.dir>/<topic>-<partition>/<base>.log` | `segment` | batches verbatim; a torn or corrupt tail is truncated by recovery |
+//! | `.../<base>.index`, `.../<base>.timeindex` | `index` | fixed big-endian entries, preallocated, trimmed at roll/close; rebuilt when corrupt |
+//! | `.../<base>.{log,index,timeindex}.deleted` | `log` | segments awaiting removal after `file.delete.delay.ms`; removed on load |
+//! | `<log.dir>/recovery-point-offset-checkpoint`, `log-start-offset-checkpoint` | `checkpoint` | Kafka's text format; temp file, fsync, rename, fsync dir |
+//! | `<log.dir>/.kafka_cleanshutdown` | `manager` | empty; written last at clean shutdown, deleted after start |
+//! | `<log.dir>/<topic>-<partition>.<uuid>-delete/` | `manager` | a deleted log, removed in the background (and on load) |
+//!
+//! `<base>` is the segment's base offset as 20 zero-padded digits.
 //!
 //! Invariants:
-//! - log start offset <= recovery point is not required, but
-//!   `first segment base <= log start offset <= log end offset` and
-//!   `recovery point <= log end offset` always hold (asserted where they change).
-//! - Offsets in a log strictly increase; every batch lives in the segment with the greatest
-//!   base offset <= its base offset, and a segment's offsets fit 32 bits relative to its base.
+//! - `log start offset <= log end offset` and `recovery point <= log end offset` (asserted
+//!   where they change); the log start offset is at or above the first segment's base
+//!   offset once an append has seen the segment list.
+//! - Offsets strictly increase through the log; every batch lives in the segment with the
+//!   greatest base offset <= its base offset; a segment's offsets fit 32 bits relative to its
+//!   base. A new segment starts at the log end offset (unless the append's offsets would not
+//!   fit 32 bits relative to it), so segments are contiguous and recovery can tell a segment
+//!   that lost its tail from a gap.
 //! - Readers never see a partially written batch: a segment's visible size and the log end
-//!   offset move only after the bytes have been written, appends are serialized per log.
-//! - Only the last segment (the active one) is appended to; it is never deleted by retention.
-//! - Everything below the recovery point has been fsynced.
+//!   offset move only after the bytes have been written; appends are serialized per log.
+//! - Only the last segment (the active one) is appended to; retention never deletes it.
+//! - Everything below the recovery point has been fsynced. After an unclean shutdown every
+//!   segment from the one holding the recovery point on is scanned (length, magic, CRC32C,
+//!   increasing offsets) and the log is cut at the first bad batch or hole.
 
 mod checkpoint;
 mod index;

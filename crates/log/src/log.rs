@@ -169,13 +169,14 @@ impl Log {
                     }
                 }
             }
-            let (seg, problem) = Segment::open(&dir, base, index_bytes, opts.now_ms)
+            let scan = base >= recover_from;
+            let (seg, problem) = Segment::open(&dir, base, index_bytes, opts.now_ms, scan)
                 .map_err(|e| LogError::io_context(e, format!("{tp} segment {base}")))?;
             if let Some(p) = &problem {
                 warn!(topic_partition = %tp, segment = base, "rebuilding indexes: {p}");
             }
             let mut stop = false;
-            if base >= recover_from || problem.is_some() {
+            if scan || problem.is_some() {
                 let rec = seg.recover(interval, index_bytes).map_err(|e| {
                     LogError::io_context(e, format!("{tp} recovering segment {base}"))
                 })?;

@@ -241,8 +241,9 @@ impl Segment {
         })
     }
 
-    /// Opens an existing segment without scanning it (the clean-shutdown path): indexes are
-    /// loaded and sanity-checked, and the tail after the last index entry is walked (headers
+    /// Opens an existing segment. With `for_recovery` the indexes are recreated empty and the
+    /// caller must [`Segment::recover`] it. Otherwise nothing is scanned (the clean-shutdown
+    /// path): indexes are loaded and sanity-checked, and the tail after the last index entry is walked (headers
     /// only) to find the next offset and largest timestamp. Returns the segment and, when an
     /// index is missing or corrupt or the tail does not parse, why it must be recovered.
     pub fn open(
@@ -250,11 +251,32 @@ impl Segment {
         base_offset: i64,
         index_bytes: u64,
         now_ms: i64,
+        for_recovery: bool,
     ) -> io::Result<(Segment, Option<String>)> {
         let file = open_rw(&dir.join(file_name(base_offset, LOG_SUFFIX)), false)?;
         let size = file.metadata()?.len();
         let index_path = dir.join(file_name(base_offset, INDEX_SUFFIX));
         let time_path = dir.join(file_name(base_offset, TIME_INDEX_SUFFIX));
+        if for_recovery {
+            // The indexes are about to be rebuilt: do not read (possibly preallocated,
+            // megabytes of zeros) files that would be thrown away.
+            let seg = Segment {
+                base_offset,
+                file: Arc::new(file),
+                state: RwLock::new(SegmentState {
+                    size,
+                    next_offset: base_offset,
+                    offset_index: Index::create(&index_path, index_bytes)?,
+                    time_index: Index::create(&time_path, index_bytes)?,
+                    max_timestamp: -1,
+                    offset_of_max_timestamp: base_offset,
+                    rolling_base_timestamp: None,
+                    created_ms: now_ms,
+                    bytes_since_last_index_entry: 0,
+                }),
+            };
+            return Ok((seg, None));
+        }
         let mut problem = None;
         let offset_index =
             match Index::<OffsetEntry>::open(&index_path, |e| (e.position as u64) < size) {

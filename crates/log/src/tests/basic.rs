@@ -490,3 +490,12 @@ fn reopen_after_close_keeps_everything_without_scanning() {
     log.append(&mut batch(0, &[1000], 100), true, 0).unwrap();
     assert_eq!(log.log_end_offset(), 101);
 }
+
+#[test]
+fn shared_types_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<crate::Log>();
+    assert_send_sync::<crate::LogManager>();
+    assert_send_sync::<crate::LogError>();
+    assert_send_sync::<crate::ReadResult>();
+}
