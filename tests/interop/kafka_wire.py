@@ -12,7 +12,9 @@ API_METADATA = 3
 API_API_VERSIONS = 18
 
 ERR_NONE = 0
+ERR_OFFSET_OUT_OF_RANGE = 1
 ERR_CORRUPT_MESSAGE = 2
+ERR_UNKNOWN_TOPIC_OR_PARTITION = 3
 ERR_UNSUPPORTED_VERSION = 35
 
 
@@ -167,6 +169,84 @@ def parse_produce_response_v3(payload: bytes) -> tuple[int, int]:
     assert np_ == 1, np_
     _idx, err, base = struct.unpack_from(">ihq", payload, pos)
     return err, base
+
+
+def create_partitions_v2(corr: int, topic: str, count: int) -> bytes:
+    body = (uvarint(2) + compact_string(topic) + i32(count) + uvarint(0) + uvarint(0)
+            + i32(10000) + i8(0) + uvarint(0))
+    return request(37, 2, corr, body, flexible=True)
+
+
+def delete_records_v2(corr: int, topic: str, partition: int, offset: int) -> bytes:
+    body = (uvarint(2) + compact_string(topic) + uvarint(2) + i32(partition) + i64(offset) + uvarint(0)
+            + uvarint(0) + i32(10000) + uvarint(0))
+    return request(21, 2, corr, body, flexible=True)
+
+
+class Reader:
+    def __init__(self, payload: bytes, pos: int = 0):
+        self.b, self.pos = payload, pos
+
+    def take(self, fmt: str):
+        v = struct.unpack_from(fmt, self.b, self.pos)
+        self.pos += struct.calcsize(fmt)
+        return v[0] if len(v) == 1 else v
+
+    def uvarint(self) -> int:
+        shift = v = 0
+        while True:
+            c = self.b[self.pos]
+            self.pos += 1
+            v |= (c & 0x7F) << shift
+            if not c & 0x80:
+                return v
+            shift += 7
+
+    def compact_string(self):
+        n = self.uvarint() - 1
+        if n < 0:
+            return None
+        s = self.b[self.pos:self.pos + n].decode()
+        self.pos += n
+        return s
+
+    def skip_tags(self):
+        for _ in range(self.uvarint()):
+            self.uvarint()
+            self.pos += self.uvarint()
+
+
+def parse_create_partitions_v2(payload: bytes) -> list[tuple[str, int, str | None]]:
+    """-> [(topic, error_code, error_message)]; response header v1 (flexible)."""
+    r = Reader(payload)
+    r.take(">i")  # correlation id
+    r.skip_tags()
+    r.take(">i")  # throttle
+    out = []
+    for _ in range(r.uvarint() - 1):
+        name = r.compact_string()
+        err = r.take(">h")
+        msg = r.compact_string()
+        r.skip_tags()
+        out.append((name, err, msg))
+    return out
+
+
+def parse_delete_records_v2(payload: bytes) -> list[tuple[str, int, int, int]]:
+    """-> [(topic, partition, low_watermark, error_code)]."""
+    r = Reader(payload)
+    r.take(">i")
+    r.skip_tags()
+    r.take(">i")
+    out = []
+    for _ in range(r.uvarint() - 1):
+        name = r.compact_string()
+        for _ in range(r.uvarint() - 1):
+            idx, lw, err = r.take(">iqh")
+            r.skip_tags()
+            out.append((name, idx, lw, err))
+        r.skip_tags()
+    return out
 
 
 # -- reading -----------------------------------------------------------------------------------

@@ -22,7 +22,10 @@ log = logging.getLogger("strom-interop")
 
 CLIENTS = ("confluent", "kafka-python", "aiokafka")
 CODECS = ("none", "gzip", "snappy", "lz4", "zstd")
-BASE_TS = 1_700_000_000_000  # CreateTime of record 0, ms
+# CreateTime of record 0, ms: on the hour one to two hours ago. Not a fixed date: time-based
+# retention (retention.ms, 7 days by default) rightly deletes rolled segments whose newest
+# timestamp is older than that, as Kafka does.
+BASE_TS = (int(time.time()) // 3600 - 1) * 3600 * 1000
 
 # ------------------------------------------------------------------------------------------------
 # small utilities
@@ -373,7 +376,6 @@ def kp_produce(bootstrap: str, topic: str, records: list[Rec], codec: str = "non
         linger_ms=5,
         batch_size=256 * 1024,
         max_request_size=4 * 1024 * 1024,
-        buffer_memory=128 * 1024 * 1024,
         request_timeout_ms=30000,
     )
     produced = Produced()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import concurrent.futures
 
 import pytest
+
+import kafka_wire as w
 from confluent_kafka import KafkaError, KafkaException, TopicCollection, TopicPartition
 from confluent_kafka.admin import (
     AlterConfigOpType,
@@ -40,6 +42,24 @@ from strom_kafka import (
 T = 20  # seconds per admin call
 
 
+def only(futures: dict):
+    """The single future of an admin call's result dict. (Not dict.popitem(): the client's
+    completion callback maps results through that same dict.)"""
+    (f,) = futures.values()
+    return f
+
+
+def wire_call(broker, request: bytes, parse):
+    s = w.connect(broker.port)
+    try:
+        s.sendall(request)
+        payload = w.read_frame(s, T)
+        assert payload is not None, "broker closed the connection instead of answering"
+        return parse(payload)
+    finally:
+        s.close()
+
+
 def kafka_error(fut) -> KafkaError:
     """The KafkaError a failed admin future carries (fails if the future succeeded)."""
     with pytest.raises(KafkaException) as ei:
@@ -60,19 +80,21 @@ def source(entry) -> ConfigSource:
 
 def describe_topic_configs(bootstrap, topic) -> dict:
     res = ConfigResource(ResourceType.TOPIC, topic)
-    return admin(bootstrap).describe_configs([res], request_timeout=T)[res].result(timeout=T)
+    a = admin(bootstrap)  # keep the client alive until its futures resolve
+    return a.describe_configs([res], request_timeout=T)[res].result(timeout=T)
 
 
 def test_create_topic_with_configs(live_module_broker):
     b = live_module_broker
     topic = unique_topic("cfg")
-    fs = admin(b.bootstrap).create_topics(
+    a = admin(b.bootstrap)  # keep the client alive until its futures resolve
+    fs = a.create_topics(
         [
             NewTopic(
                 topic,
                 num_partitions=4,
                 replication_factor=1,
-                config={"retention.ms": "3600000", "segment.bytes": "1048576", "cleanup.policy": "delete"},
+                config={"retention.ms": "2592000000", "segment.bytes": "1048576", "cleanup.policy": "delete"},
             )
         ],
         operation_timeout=T,
@@ -85,7 +107,7 @@ def test_create_topic_with_configs(live_module_broker):
         assert p.leader == 1 and list(p.replicas) == [1] and list(p.isrs) == [1]
 
     cfg = describe_topic_configs(b.bootstrap, topic)
-    assert cfg["retention.ms"].value == "3600000"
+    assert cfg["retention.ms"].value == "2592000000"
     assert source(cfg["retention.ms"]) == ConfigSource.DYNAMIC_TOPIC_CONFIG
     assert not cfg["retention.ms"].is_default
     assert cfg["segment.bytes"].value == "1048576"
@@ -99,7 +121,8 @@ def test_create_topic_broker_defaults(live_module_broker):
     """num_partitions=-1 / replication_factor=-1 (KIP-464) take the broker defaults."""
     b = live_module_broker
     topic = unique_topic("dflt")
-    fs = admin(b.bootstrap).create_topics([NewTopic(topic)], operation_timeout=T)
+    a = admin(b.bootstrap)  # keep the client alive until its futures resolve
+    fs = a.create_topics([NewTopic(topic)], operation_timeout=T)
     fs[topic].result(timeout=T)
     wait_for_partitions(b.bootstrap, topic, 1)
 
@@ -138,7 +161,8 @@ def test_create_topic_errors(live_module_broker):
 def test_describe_broker_configs(live_module_broker):
     b = live_module_broker
     res = ConfigResource(ResourceType.BROKER, "1")
-    cfg = admin(b.bootstrap).describe_configs([res], request_timeout=T)[res].result(timeout=T)
+    a = admin(b.bootstrap)  # keep the client alive until its futures resolve
+    cfg = a.describe_configs([res], request_timeout=T)[res].result(timeout=T)
     assert cfg["num.partitions"].value == "1"
     assert cfg["auto.create.topics.enable"].value == "true"
 
@@ -149,7 +173,8 @@ def test_alter_configs_replaces_topic_configs(live_module_broker):
     topic = unique_topic("alter")
     create_topic(b.bootstrap, topic, 1, config={"segment.bytes": "2097152"})
     res = ConfigResource(ResourceType.TOPIC, topic, set_config={"retention.ms": "7200000"})
-    fs = admin(b.bootstrap).alter_configs([res], request_timeout=T)
+    a = admin(b.bootstrap)  # keep the client alive until its futures resolve
+    fs = a.alter_configs([res], request_timeout=T)
     assert fs[res].result(timeout=T) is None
 
     cfg = describe_topic_configs(b.bootstrap, topic)
@@ -224,8 +249,12 @@ def test_create_partitions(live_module_broker):
 
     err = kafka_error(a.create_partitions([NewPartitions(topic, 3)], operation_timeout=T)[topic])
     assert err.code() == KafkaError.INVALID_PARTITIONS, err
-    err = kafka_error(a.create_partitions([NewPartitions(unique_topic("nope"), 3)], operation_timeout=T).popitem()[1])
+    nope = unique_topic("nope")
+    err = kafka_error(only(a.create_partitions([NewPartitions(nope, 3)], operation_timeout=T)))
     assert err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART, err
+    # The same on the wire, with the topic name echoed.
+    assert wire_call(b, w.create_partitions_v2(5, nope, 3), w.parse_create_partitions_v2)[0][:2] == (
+        nope, w.ERR_UNKNOWN_TOPIC_OR_PARTITION)
     assert len(topic_partitions(b.bootstrap, topic)) == 5
 
 
@@ -268,9 +297,12 @@ def test_delete_records(live_module_broker):
         c.close()
 
     # Beyond the high watermark fails; moving backwards is a no-op.
-    err = kafka_error(a.delete_records([TopicPartition(topic, 0, 5000)], operation_timeout=T).popitem()[1])
+    err = kafka_error(only(a.delete_records([TopicPartition(topic, 0, 5000)], operation_timeout=T)))
     assert err.code() == KafkaError.OFFSET_OUT_OF_RANGE, err
-    res = a.delete_records([TopicPartition(topic, 0, 100)], operation_timeout=T).popitem()[1].result(timeout=T)
+    # On the wire: low_watermark -1 with the error, as Kafka answers.
+    (res,) = wire_call(b, w.delete_records_v2(6, topic, 0, 5000), w.parse_delete_records_v2)
+    assert res == (topic, 0, -1, w.ERR_OFFSET_OUT_OF_RANGE), res
+    res = only(a.delete_records([TopicPartition(topic, 0, 100)], operation_timeout=T)).result(timeout=T)
     assert res.low_watermark == 250
 
     # Produce continues at the high watermark.

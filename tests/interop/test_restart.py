@@ -34,13 +34,15 @@ T = 20
 
 
 def topic_id(bootstrap, topic):
-    d = admin(bootstrap).describe_topics(TopicCollection([topic]), request_timeout=T)[topic].result(timeout=T)
+    a = admin(bootstrap)  # keep the client alive until its futures resolve
+    d = a.describe_topics(TopicCollection([topic]), request_timeout=T)[topic].result(timeout=T)
     return str(d.topic_id)
 
 
 def topic_config(bootstrap, topic):
     res = ConfigResource(ResourceType.TOPIC, topic)
-    return admin(bootstrap).describe_configs([res], request_timeout=T)[res].result(timeout=T)
+    a = admin(bootstrap)  # keep the client alive until its futures resolve
+    return a.describe_configs([res], request_timeout=T)[res].result(timeout=T)
 
 
 class AckLog:
@@ -185,7 +187,8 @@ def test_clean_restart_keeps_topics_configs_ids_and_data(broker):
     a = admin(broker.bootstrap)
     t1 = unique_topic("keep1")
     t2 = unique_topic("keep2")
-    create_topic(broker.bootstrap, t1, 3, config={"retention.ms": "3600000", "segment.bytes": "1048576"})
+    # retention.ms 30 days: the records carry CreateTimes one to two hours old (BASE_TS).
+    create_topic(broker.bootstrap, t1, 3, config={"retention.ms": "2592000000", "segment.bytes": "1048576"})
     create_topic(broker.bootstrap, t2, 1)
     # A config set after creation, and one deleted topic that must stay deleted.
     res = ConfigResource(ResourceType.TOPIC, t2, incremental_configs=[
@@ -209,7 +212,7 @@ def test_clean_restart_keeps_topics_configs_ids_and_data(broker):
     assert len(topic_partitions(broker.bootstrap, t1)) == 3
     assert {t: topic_id(broker.bootstrap, t) for t in (t1, t2)} == ids, "topic ids changed across restart"
     c1 = topic_config(broker.bootstrap, t1)
-    assert c1["retention.ms"].value == "3600000"
+    assert c1["retention.ms"].value == "2592000000"
     assert c1["segment.bytes"].value == "1048576"
     assert topic_config(broker.bootstrap, t2)["max.message.bytes"].value == "2000000"
 
@@ -233,7 +236,8 @@ def test_clean_restart_keeps_log_start_offset(broker):
     create_topic(broker.bootstrap, topic, 1)
     recs = make_records(500, tag="lso", partitions=1)
     check_produced(ck_produce(broker.bootstrap, topic, recs), recs)
-    fs = admin(broker.bootstrap).delete_records([TopicPartition(topic, 0, 123)], operation_timeout=T)
+    a = admin(broker.bootstrap)  # keep the client alive until its futures resolve
+    fs = a.delete_records([TopicPartition(topic, 0, 123)], operation_timeout=T)
     assert next(iter(fs.values())).result(timeout=T).low_watermark == 123
     broker.restart(clean=True)
     assert watermarks(broker.bootstrap, topic, 0) == (123, 500)
