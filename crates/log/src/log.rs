@@ -372,6 +372,11 @@ impl Log {
             if assign_offsets {
                 batch::set_base_offset(&mut batches[range.clone()], expected);
                 h.base_offset = expected;
+            } else if !(0..=i64::MAX / 2).contains(&h.base_offset) {
+                return Err(LogError::InvalidBatch(format!(
+                    "base offset {} out of range",
+                    h.base_offset
+                )));
             } else if h.base_offset < expected {
                 return Err(LogError::InvalidBatch(format!(
                     "batch base offset {} is below the expected {expected}",
