@@ -4,7 +4,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod alloc;
 mod storage;
+
+#[global_allocator]
+static GLOBAL: alloc::StromAlloc = alloc::StromAlloc;
 
 const USAGE: &str = "\
 Usage: strom <command> [args]

@@ -19,7 +19,9 @@ pub struct Context {
 
 /// (api, min version, max version) advertised in ApiVersions.
 pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
-    (ApiKey::Produce, 3, 13),
+    // Produce v0-v2 are advertised as Kafka 4 does (KAFKA-18659: older librdkafka disables
+    // compression otherwise) and answered with UNSUPPORTED_VERSION per partition.
+    (ApiKey::Produce, 0, 13),
     (ApiKey::Fetch, 4, 18),
     (ApiKey::ListOffsets, 1, 10),
     (ApiKey::Metadata, 0, 13),
@@ -92,6 +94,7 @@ pub async fn handle(
             version,
             handlers::metadata::handle(broker, &header, decode(&mut frame, version)?),
         )?,
+        ApiKey::Produce if version < 3 => handlers::produce::legacy(&header, frame)?,
         ApiKey::Produce => {
             match handlers::produce::handle(broker, &header, decode(&mut frame, version)?).await {
                 Some(r) => Some(encode(&header, key, version, &r)?),

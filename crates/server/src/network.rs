@@ -16,6 +16,8 @@ use tokio::sync::watch;
 use crate::broker::Broker;
 use crate::dispatch;
 
+/// Per-connection read buffer (kept small: idle connections should cost little).
+const READ_BUFFER_BYTES: usize = 8 * 1024;
 /// Initial buffer for a frame; it grows as the frame's bytes arrive.
 const FRAME_CHUNK_BYTES: usize = 64 * 1024;
 
@@ -66,7 +68,7 @@ async fn connection(
 ) -> Result<(), ConnectionError> {
     let peer = stream.peer_addr().ok();
     let (rd, mut wr) = stream.into_split();
-    let mut rd = BufReader::with_capacity(FRAME_CHUNK_BYTES, rd);
+    let mut rd = BufReader::with_capacity(READ_BUFFER_BYTES, rd);
     let max = broker.config.socket_request_max_bytes();
     loop {
         let size = tokio::select! {

@@ -304,3 +304,137 @@ fn validate_records(
     }
     Ok(())
 }
+
+/// Produce v0-v2 (message formats 0 and 1), which Kafka 4 advertises but no longer serves:
+/// every partition is answered with UNSUPPORTED_VERSION, in the v0-v2 response layout
+/// (nothing for acks=0). `body` is the request after its header. Errors: a malformed body,
+/// which closes the connection.
+pub fn legacy(h: &RequestHeader, body: bytes::Bytes) -> Result<Option<bytes::Bytes>, String> {
+    use bytes::BufMut;
+    let v = h.request_api_version;
+    let mut r = LegacyReader { b: &body };
+    let acks = r.i16()?;
+    let _timeout = r.i32()?;
+    let topics = r.count()?;
+    let mut out = bytes::BytesMut::new();
+    out.put_i32(0);
+    out.put_i32(h.correlation_id);
+    out.put_i32(topics as i32);
+    for _ in 0..topics {
+        let name_len = r.i16()?;
+        let name = r.take_len(name_len)?;
+        out.put_i16(name.len() as i16);
+        out.put_slice(name);
+        let parts = r.count()?;
+        out.put_i32(parts as i32);
+        for _ in 0..parts {
+            let index = r.i32()?;
+            let len = r.i32()?;
+            r.take_len(len)?;
+            out.put_i32(index);
+            out.put_i16(ErrorCode::UnsupportedVersion.code());
+            out.put_i64(-1);
+            if v >= 2 {
+                out.put_i64(-1);
+            }
+        }
+    }
+    if v >= 1 {
+        out.put_i32(0);
+    }
+    if acks == 0 {
+        return Ok(None);
+    }
+    let len = (out.len() - 4) as i32;
+    out[0..4].copy_from_slice(&len.to_be_bytes());
+    Ok(Some(out.freeze()))
+}
+
+struct LegacyReader<'a> {
+    b: &'a [u8],
+}
+
+impl<'a> LegacyReader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        if self.b.len() < n {
+            return Err("truncated Produce v0-v2 request".into());
+        }
+        let (a, rest) = self.b.split_at(n);
+        self.b = rest;
+        Ok(a)
+    }
+    fn take_len<N: Into<i64>>(&mut self, n: N) -> Result<&'a [u8], String> {
+        let n: i64 = n.into();
+        if n < 0 {
+            return Ok(&[]);
+        }
+        self.take(n as usize)
+    }
+    fn i16(&mut self) -> Result<i16, String> {
+        Ok(i16::from_be_bytes(
+            self.take(2)?.try_into().expect("2 bytes"),
+        ))
+    }
+    fn i32(&mut self) -> Result<i32, String> {
+        Ok(i32::from_be_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
+    }
+    /// An array count, bounded by the bytes left (each element takes at least 4 bytes).
+    fn count(&mut self) -> Result<usize, String> {
+        let n = self.i32()?;
+        if n < 0 || n as usize > self.b.len() / 4 {
+            return Err(format!("array count {n} exceeds the request"));
+        }
+        Ok(n as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v2_body(acks: i16) -> bytes::Bytes {
+        let mut b = Vec::new();
+        b.extend_from_slice(&acks.to_be_bytes());
+        b.extend_from_slice(&1000i32.to_be_bytes());
+        b.extend_from_slice(&1i32.to_be_bytes());
+        b.extend_from_slice(&1i16.to_be_bytes());
+        b.push(b't');
+        b.extend_from_slice(&1i32.to_be_bytes());
+        b.extend_from_slice(&7i32.to_be_bytes());
+        b.extend_from_slice(&3i32.to_be_bytes());
+        b.extend_from_slice(b"abc");
+        b.into()
+    }
+
+    #[test]
+    fn legacy_produce_gets_unsupported_version_per_partition() {
+        let h = RequestHeader::default()
+            .with_request_api_version(2)
+            .with_correlation_id(9);
+        let r = legacy(&h, v2_body(1)).unwrap().unwrap();
+        let want_len = 4 + 4 + 2 + 1 + 4 + 4 + 2 + 8 + 8 + 4;
+        assert_eq!(
+            i32::from_be_bytes(r[0..4].try_into().unwrap()) as usize,
+            want_len
+        );
+        assert_eq!(i32::from_be_bytes(r[4..8].try_into().unwrap()), 9);
+        let err_at = 4 + 4 + 4 + 2 + 1 + 4 + 4;
+        assert_eq!(
+            i16::from_be_bytes(r[err_at..err_at + 2].try_into().unwrap()),
+            ErrorCode::UnsupportedVersion.code()
+        );
+        assert!(legacy(&h, v2_body(0)).unwrap().is_none());
+    }
+
+    #[test]
+    fn legacy_produce_rejects_truncated_and_huge_counts() {
+        let h = RequestHeader::default().with_request_api_version(1);
+        let body = v2_body(1);
+        assert!(legacy(&h, body.slice(..body.len() - 1)).is_err());
+        let mut huge = body.to_vec();
+        huge[6..10].copy_from_slice(&i32::MAX.to_be_bytes());
+        assert!(legacy(&h, huge.into()).is_err());
+    }
+}
