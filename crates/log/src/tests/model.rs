@@ -12,6 +12,7 @@
 use std::path::Path;
 
 use proptest::prelude::*;
+use strom_protocol::batch::Compression;
 
 use super::*;
 
@@ -22,6 +23,9 @@ enum Op {
     Append {
         batches: Vec<(Vec<i64>, usize)>,
         gap: Option<u8>,
+        /// 0: uncompressed CreateTime, 1: gzip, 2: lz4, 3: LogAppendTime stamped with the
+        /// batch's first timestamp.
+        kind: u8,
     },
     Roll,
     Read {
@@ -51,8 +55,10 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     let batch = (prop::collection::vec(0i64..1000, 1..4), 0usize..200);
     prop_oneof![
-        8 => (prop::collection::vec(batch, 1..4), prop::option::weighted(0.1, 0u8..5))
-            .prop_map(|(batches, gap)| Op::Append { batches, gap }),
+        8 => (prop::collection::vec(batch.clone(), 1..4), prop::option::weighted(0.1, 0u8..5))
+            .prop_map(|(batches, gap)| Op::Append { batches, gap, kind: 0 }),
+        2 => (prop::collection::vec(batch, 1..3), 1u8..4)
+            .prop_map(|(batches, kind)| Op::Append { batches, gap: None, kind }),
         1 => Just(Op::Roll),
         3 => (any::<u16>(), any::<u16>(), prop::option::of(any::<u16>()), any::<bool>())
             .prop_map(|(at, max_bytes, hw, min_one)| Op::Read { at, max_bytes, hw, min_one }),
@@ -186,18 +192,26 @@ fn run(ops: Vec<Op>, index_bytes: u64) {
     };
     for op in ops {
         match op {
-            Op::Append { batches, gap } => {
+            Op::Append { batches, gap, kind } => {
                 let mut data = Vec::new();
                 let mut next = m.leo + gap.unwrap_or(0) as i64;
                 let mut mb = Vec::new();
                 for (ts, vlen) in &batches {
-                    let b = batch(next, ts, *vlen);
+                    let (b, stamps): (Vec<u8>, Vec<i64>) = match kind {
+                        0 => (batch(next, ts, *vlen), ts.clone()),
+                        1 => (batch_with(next, ts, *vlen, Compression::Gzip), ts.clone()),
+                        2 => (batch_with(next, ts, *vlen, Compression::Lz4), ts.clone()),
+                        _ => (
+                            append_time_batch(next, ts.len(), ts[0]),
+                            vec![ts[0]; ts.len()],
+                        ),
+                    };
                     let n = ts.len() as i64;
                     mb.push(MBatch {
                         base: next,
                         last: next + n - 1,
                         bytes: b.clone(),
-                        records: ts
+                        records: stamps
                             .iter()
                             .enumerate()
                             .map(|(i, t)| (next + i as i64, *t))
@@ -436,6 +450,7 @@ fn zero_tail_can_restore_a_torn_last_byte() {
     let a = |b: Vec<(Vec<i64>, usize)>| Op::Append {
         batches: b,
         gap: None,
+        kind: 0,
     };
     run(
         vec![
@@ -459,10 +474,12 @@ fn crash_after_a_gap_rolled_an_empty_active_segment() {
     let a = |b: Vec<(Vec<i64>, usize)>| Op::Append {
         batches: b,
         gap: None,
+        kind: 0,
     };
     let g = |b: Vec<(Vec<i64>, usize)>| Op::Append {
         batches: b,
         gap: Some(1),
+        kind: 0,
     };
     let crash = Op::Crash {
         tear: 0,
