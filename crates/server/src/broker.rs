@@ -145,6 +145,8 @@ pub struct Broker {
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
     /// Notified after every append, to wake long-polling fetches.
     pub data_arrived: tokio::sync::Notify,
+    /// Requests being handled right now; shutdown waits for this to reach zero.
+    pub requests_in_flight: std::sync::atomic::AtomicUsize,
 }
 
 /// Contents of `meta.properties` that matter.
@@ -325,6 +327,7 @@ impl Broker {
             logs,
             partitions: RwLock::new(HashMap::new()),
             data_arrived: tokio::sync::Notify::new(),
+            requests_in_flight: std::sync::atomic::AtomicUsize::new(0),
         };
         let img = broker.image();
         broker.reconcile(&MetadataImage::default(), &img)?;

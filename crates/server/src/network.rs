@@ -6,6 +6,7 @@
 //! closes the connection before anything is allocated for it, and a frame's buffer grows only
 //! as its bytes actually arrive.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -89,7 +90,10 @@ async fn connection(
         }
         let frame = read_frame(&mut rd, size as usize).await?;
         let ctx = dispatch::Context { peer };
-        match dispatch::handle(&broker, &ctx, frame).await {
+        broker.requests_in_flight.fetch_add(1, Ordering::AcqRel);
+        let result = dispatch::handle(&broker, &ctx, frame).await;
+        broker.requests_in_flight.fetch_sub(1, Ordering::AcqRel);
+        match result {
             Ok(Some(resp)) => {
                 wr.write_all(&resp).await?;
             }

@@ -69,8 +69,27 @@ impl RunningBroker {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         tracing::info!("shutting down");
         let _ = self.shutdown_tx.send(true);
-        let drain = futures_join(self.tasks);
-        let _ = tokio::time::timeout(Duration::from_millis(SHUTDOWN_DRAIN_MS), drain).await;
+        let broker = self.broker.clone();
+        let drain = async move {
+            futures_join(self.tasks).await;
+            // Connections stop reading new requests on the signal; let those in flight finish.
+            while broker
+                .requests_in_flight
+                .load(std::sync::atomic::Ordering::Acquire)
+                > 0
+            {
+                broker.data_arrived.notify_waiters();
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        if tokio::time::timeout(Duration::from_millis(SHUTDOWN_DRAIN_MS), drain)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "requests still in flight after {SHUTDOWN_DRAIN_MS} ms; shutting down anyway"
+            );
+        }
         let b = self.broker.clone();
         tokio::task::spawn_blocking(move || b.shutdown()).await??;
         tracing::info!("shut down cleanly");
