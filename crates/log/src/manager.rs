@@ -90,12 +90,6 @@ impl LogManager {
             let (start_offsets, _) = read_checkpoint(dir, LOG_START_OFFSET_FILE);
             let clean = marker_present && rp_ok;
             all_clean &= clean;
-            if !marker_present {
-                info!(
-                    "log dir {} was not shut down cleanly; recovering",
-                    dir.display()
-                );
-            }
             let mut names: Vec<(String, PathBuf)> = Vec::new();
             for entry in fs::read_dir(dir).map_err(|e| LogError::io_context(e, dir.display()))? {
                 let entry = entry?;
@@ -107,6 +101,12 @@ impl LogManager {
                     continue;
                 };
                 names.push((name, entry.path()));
+            }
+            if !marker_present && !names.is_empty() {
+                info!(
+                    "log dir {} was not shut down cleanly; recovering",
+                    dir.display()
+                );
             }
             names.sort();
             for (name, path) in names {
