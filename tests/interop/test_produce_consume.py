@@ -151,3 +151,104 @@ def test_auto_create_uses_num_partitions(broker_factory):
     check_produced(ck_produce(b.bootstrap, topic, records, "gzip"), records)
     assert len(topic_partitions(b.bootstrap, topic)) == 3
     check_consumed(ck_consume(b.bootstrap, topic, counts_of(records)), expected_from_records(records))
+
+
+def test_max_message_bytes(live_module_broker):
+    """A record batch over max.message.bytes (default 1048588) is refused with
+    MESSAGE_TOO_LARGE; a topic override of max.message.bytes lets it through."""
+    from confluent_kafka import KafkaError
+
+    from strom_kafka import Rec, ck_producer
+
+    b = live_module_broker
+    small = unique_topic("mmb")
+    big = unique_topic("mmb-big")
+    create_topic(b.bootstrap, small, 1)
+    create_topic(b.bootstrap, big, 1, config={"max.message.bytes": "3000000"})
+    value = bytes(range(256)) * (1_500_000 // 256)  # ~1.5 MB, incompressible enough uncompressed
+
+    def produce_one(topic):
+        res = []
+        p = ck_producer(b.bootstrap, **{"message.max.bytes": 10_000_000, "compression.type": "none",
+                                        "message.timeout.ms": 20000})
+        p.produce(topic, value=value, key=b"big", partition=0, on_delivery=lambda e, m: res.append((e, m.offset())))
+        assert p.flush(30) == 0
+        return res[0]
+
+    err, _ = produce_one(small)
+    assert err is not None and err.code() == KafkaError.MSG_SIZE_TOO_LARGE, err
+    assert watermarks(b.bootstrap, small, 0) == (0, 0)
+
+    err, off = produce_one(big)
+    assert err is None and off == 0, err
+    got = ck_consume(b.bootstrap, big, {0: 1}, **{"fetch.max.bytes": 5_000_000, "receive.message.max.bytes": 6_000_000})
+    assert [(o, r.key, r.value == value) for o, r in got[0]] == [(0, b"big", True)]
+
+
+def test_small_fetch_sizes_still_progress(live_module_broker):
+    """Fetch limits smaller than one batch still return that first batch (KIP-74), so
+    consumers with tiny fetch sizes make progress."""
+    b = live_module_broker
+    topic = unique_topic("tinyfetch")
+    create_topic(b.bootstrap, topic, 2)
+    records = make_records(3000, tag="tiny", partitions=2)
+    check_produced(ck_produce(b.bootstrap, topic, records, "gzip", **{"linger.ms": 50}), records)
+    consumed = ck_consume(b.bootstrap, topic, counts_of(records),
+                          **{"message.max.bytes": 1000, "fetch.max.bytes": 1024,
+                             "max.partition.fetch.bytes": 512, "fetch.min.bytes": 1})
+    check_consumed(consumed, expected_from_records(records), what="librdkafka, tiny fetch sizes:")
+    # The same through kafka-python.
+    from kafka import KafkaConsumer
+    from kafka import TopicPartition as KTP
+
+    c = KafkaConsumer(bootstrap_servers=b.bootstrap, group_id=None, enable_auto_commit=False,
+                      auto_offset_reset="none", fetch_max_bytes=1024, max_partition_fetch_bytes=512)
+    try:
+        tp = KTP(topic, 0)
+        c.assign([tp])
+        c.seek(tp, 0)
+        n = 0
+        import time as _t
+
+        deadline = _t.monotonic() + 60
+        while n < 1500 and _t.monotonic() < deadline:
+            for _, msgs in c.poll(timeout_ms=500).items():
+                n += len(msgs)
+        assert n == 1500, f"kafka-python with tiny fetch sizes read {n} of 1500"
+    finally:
+        c.close()
+
+
+def test_long_poll_wakes_on_produce(live_module_broker):
+    """A consumer waiting at the end of the log with fetch.wait.max.ms=10 s gets a newly
+    produced record at once: the broker completes the parked fetch when data arrives."""
+    import threading
+    import time as _t
+
+    from strom_kafka import ck_consumer, ck_producer
+    from confluent_kafka import TopicPartition
+
+    b = live_module_broker
+    topic = unique_topic("longpoll")
+    create_topic(b.bootstrap, topic, 1)
+    c = ck_consumer(b.bootstrap, **{"fetch.wait.max.ms": 10000, "fetch.min.bytes": 1, "enable.partition.eof": False})
+    p = ck_producer(b.bootstrap, **{"linger.ms": 0})
+    try:
+        c.assign([TopicPartition(topic, 0, 0)])
+        # Let the consumer reach the (empty) end and park its fetch.
+        assert c.consume(num_messages=10, timeout=2.0) == []
+        latencies = []
+        for i in range(3):
+            _t.sleep(0.5)
+            sent = _t.monotonic()
+            p.produce(topic, value=f"wake-{i}".encode(), partition=0)
+            p.flush(10)
+            msgs = []
+            while not msgs and _t.monotonic() - sent < 15:
+                msgs = [m for m in c.consume(num_messages=10, timeout=0.2) if m.error() is None]
+            assert msgs, "record never arrived"
+            latencies.append(_t.monotonic() - sent)
+        print(f"produce->consume latency with a parked 10 s fetch: {[f'{x:.3f}' for x in latencies]} s")
+        assert max(latencies) < 2.0, f"parked fetch not woken by produce: latencies {latencies}"
+    finally:
+        c.close()
