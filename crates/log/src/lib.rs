@@ -44,6 +44,7 @@ mod index;
 pub mod limits;
 mod log;
 mod manager;
+pub mod producer_state;
 mod segment;
 
 use std::fs::File;
@@ -52,6 +53,7 @@ use std::sync::Arc;
 
 pub use crate::log::{Log, OpenOptions};
 pub use crate::manager::LogManager;
+pub use crate::producer_state::ProducerInfo;
 
 /// Per-topic log settings, named after Kafka's topic-level configs (in each field's doc).
 #[derive(Clone, Debug, PartialEq)]
@@ -76,6 +78,9 @@ pub struct LogConfig {
     pub flush_ms: i64,
     /// `file.delete.delay.ms`: how long `.deleted` files stay before removal. Default 60 s.
     pub file_delete_delay_ms: i64,
+    /// `producer.id.expiration.ms` (a broker config): producers idle this long are forgotten.
+    /// Default 1 day.
+    pub producer_id_expiration_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -91,6 +96,7 @@ impl Default for LogConfig {
             flush_messages: i64::MAX,
             flush_ms: i64::MAX,
             file_delete_delay_ms: 60_000,
+            producer_id_expiration_ms: 24 * 60 * 60 * 1000,
         }
     }
 }
@@ -127,6 +133,12 @@ pub enum LogError {
     /// The same partition was found in two log dirs, or a log dir is unusable.
     #[error("{0}")]
     Storage(String),
+    /// An idempotent batch whose sequence does not follow the producer's last one.
+    #[error("out of order sequence number for producer {producer_id}: expected {expected}, got {got}")]
+    OutOfOrderSequence { producer_id: i64, expected: i32, got: i32 },
+    /// An idempotent batch from an epoch older than the producer's current one (fenced).
+    #[error("producer {producer_id} epoch {epoch} is older than the current epoch {current}")]
+    InvalidProducerEpoch { producer_id: i64, epoch: i16, current: i16 },
 }
 
 impl LogError {
@@ -188,6 +200,9 @@ pub struct AppendInfo {
     pub offset_of_max_timestamp: i64,
     /// Bytes appended.
     pub bytes: usize,
+    /// The batch was a retry of an idempotent batch already in the log: nothing was written
+    /// and the offsets are those of the original append.
+    pub duplicate: bool,
 }
 
 /// Bytes of whole batches within one segment file: `len` bytes at `position`.

@@ -24,3 +24,10 @@ pub const RECOVERY_READ_CHUNK_BYTES: usize = 4 << 20;
 
 /// Largest checkpoint file accepted on load; a larger one is garbage.
 pub const CHECKPOINT_FILE_BYTES_MAX: u64 = 256 << 20;
+
+/// Batches remembered per idempotent producer for duplicate detection (Kafka's 5, which is
+/// also the most in-flight requests an idempotent producer may have).
+pub const PRODUCER_BATCHES_CACHED: usize = 5;
+
+/// Producer state snapshots kept below the log start offset (the newest ones).
+pub const PRODUCER_SNAPSHOTS_KEPT: usize = 2;

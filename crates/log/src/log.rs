@@ -22,6 +22,7 @@ use crate::segment::{
     self, HeaderWalk, Segment, CLEANED_SUFFIX, DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX,
     SWAP_SUFFIX, TIME_INDEX_SUFFIX,
 };
+use crate::producer_state::{self, ProducerInfo, ProducerStateManager, SequenceCheck};
 use crate::{AppendInfo, FileSlice, LogConfig, LogError, ReadResult, TopicPartition};
 
 /// How to open a log: what the checkpoints said and whether the last shutdown was clean.
@@ -96,6 +97,8 @@ pub struct Log {
     deleted: AtomicBool,
     /// `.deleted` files and when they may be removed.
     pending_deletes: Mutex<Vec<(i64, Vec<PathBuf>)>>,
+    /// Idempotent producers; changed only under `append_lock`.
+    producers: Mutex<ProducerStateManager>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -250,8 +253,10 @@ impl Log {
             dir_dirty: AtomicBool::new(changed),
             deleted: AtomicBool::new(false),
             pending_deletes: Mutex::new(Vec::new()),
+            producers: Mutex::new(ProducerStateManager::default()),
         };
         log.read_state().check(recovery_point);
+        log.load_producer_state(opts.now_ms)?;
         Ok(log)
     }
 
@@ -367,6 +372,27 @@ impl Log {
             });
         }
         let leo = self.log_end_offset();
+        if assign_offsets {
+            let producers = lock(&self.producers);
+            for (_, h) in &frames {
+                if h.producer_id < 0 {
+                    continue;
+                }
+                if let SequenceCheck::Duplicate { first_offset, last_offset } = producers.check(h)? {
+                    if frames.len() != 1 {
+                        return Err(LogError::InvalidBatch("a duplicate idempotent batch among others".into()));
+                    }
+                    return Ok(AppendInfo {
+                        first_offset,
+                        last_offset,
+                        max_timestamp: h.max_timestamp,
+                        offset_of_max_timestamp: last_offset,
+                        bytes: 0,
+                        duplicate: true,
+                    });
+                }
+            }
+        }
         let mut expected = leo;
         for (range, h) in frames.iter_mut() {
             if assign_offsets {
@@ -419,6 +445,12 @@ impl Log {
             let first_base = *st.segments.keys().next().expect("one segment");
             st.log_start_offset = st.log_start_offset.max(first_base);
         }
+        {
+            let mut producers = lock(&self.producers);
+            for (_, h) in &frames {
+                producers.update(h, now_ms);
+            }
+        }
         drop(guard);
         let unflushed = last_offset + 1 - self.recovery_point();
         if unflushed >= config.flush_messages.max(1) {
@@ -430,6 +462,7 @@ impl Log {
             max_timestamp,
             offset_of_max_timestamp,
             bytes,
+            duplicate: false,
         })
     }
 
@@ -501,6 +534,12 @@ impl Log {
             )?,
         );
         self.write_state().segments.insert(base_offset, seg.clone());
+        // Producer state as of the new segment's base, so a restart replays at most one
+        // segment (Kafka's `ProducerStateManager.takeSnapshot` at roll).
+        if base_offset == self.log_end_offset() {
+            producer_state::write_snapshot(&dir, base_offset, &lock(&self.producers))
+                .map_err(|e| LogError::io_context(e, format!("{} producer snapshot {base_offset}", self.tp)))?;
+        }
         info!(topic_partition = %self.tp, "rolled new segment at offset {base_offset}");
         // Kafka flushes a segment once it is rolled, off the append path; so do we. The
         // recovery point moves at the next flush (maintenance does it when it finds the
@@ -714,6 +753,8 @@ impl Log {
             st.log_end_offset = offset;
             self.recovery_point.fetch_min(offset, Ordering::AcqRel);
             st.check(self.recovery_point());
+            drop(st);
+            self.load_producer_state(self.clock_ms.load(Ordering::Acquire))?;
             warn!(topic_partition = %self.tp, "truncated fully, restarting at offset {offset}");
             return Ok(());
         }
@@ -732,6 +773,8 @@ impl Log {
         st.log_start_offset = st.log_start_offset.min(next);
         self.recovery_point.fetch_min(next, Ordering::AcqRel);
         st.check(self.recovery_point());
+        drop(st);
+        self.load_producer_state(self.clock_ms.load(Ordering::Acquire))?;
         info!(topic_partition = %self.tp, "truncated to offset {offset}, log end offset now {next}");
         Ok(())
     }
@@ -918,6 +961,11 @@ impl Log {
             n
         };
         self.remove_due_files(now_ms);
+        let expired = lock(&self.producers).expire(now_ms, config.producer_id_expiration_ms);
+        if expired > 0 {
+            info!(topic_partition = %self.tp, "expired {expired} idle producer ids");
+        }
+        producer_state::prune_snapshots(&self.dir(), self.log_start_offset(), crate::limits::PRODUCER_SNAPSHOTS_KEPT)?;
         Ok(deleted)
     }
 
@@ -972,6 +1020,37 @@ impl Log {
         }
     }
 
+    /// The idempotent producers of this partition (DescribeProducers).
+    pub fn producers(&self) -> Vec<ProducerInfo> {
+        lock(&self.producers).producers()
+    }
+
+    /// Rebuilds producer state: the newest snapshot at or below the log end offset, then the
+    /// batches after it (from the log start when there is none). Caller holds `append_lock`
+    /// or has exclusive access.
+    fn load_producer_state(&self, now_ms: i64) -> Result<(), LogError> {
+        let dir = self.dir();
+        let leo = self.log_end_offset();
+        let (mut state, at) = producer_state::load_latest(&dir, leo, &self.tp)
+            .map_err(|e| LogError::io_context(e, format!("{} producer snapshots", self.tp)))?;
+        let mut offset = at.unwrap_or(i64::MIN).max(self.log_start_offset());
+        while offset < leo {
+            let data = self.read(offset, crate::limits::RECOVERY_READ_CHUNK_BYTES as u64, leo, true)?.to_vec()?;
+            if data.is_empty() {
+                break;
+            }
+            for f in BatchFrames::new(&data) {
+                let (_, h) = f.map_err(|e| LogError::InvalidBatch(e.to_string()))?;
+                if h.last_offset() >= offset {
+                    state.update(&h, now_ms);
+                }
+                offset = h.next_offset();
+            }
+        }
+        *lock(&self.producers) = state;
+        Ok(())
+    }
+
     /// Flushes, writes the active segment's final time index entry and trims its indexes.
     pub fn close(&self) -> Result<(), LogError> {
         if self.deleted.load(Ordering::Acquire) {
@@ -979,6 +1058,9 @@ impl Log {
         }
         let _g = lock(&self.append_lock);
         self.read_state().active().seal()?;
+        let leo = self.log_end_offset();
+        producer_state::write_snapshot(&self.dir(), leo, &lock(&self.producers))
+            .map_err(|e| LogError::io_context(e, format!("{} producer snapshot {leo}", self.tp)))?;
         self.dir_dirty.store(true, Ordering::Release);
         let _f = lock(&self.flush_lock);
         self.flush_locked()?;
