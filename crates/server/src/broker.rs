@@ -24,6 +24,8 @@ use crate::metadata::{self, Image, MetadataImage, MetadataRecord, RESOURCE_TOPIC
 pub const METADATA_DIR: &str = "__cluster_metadata-0";
 /// The clean-shutdown marker file, in every log dir.
 pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
+/// Producer ids reserved per metadata record (Kafka's `ProducerIdsBlock` size).
+pub const PRODUCER_ID_BLOCK: i64 = 1000;
 /// Longest legal topic name, as Kafka's `Topic.MAX_NAME_LENGTH`.
 pub const TOPIC_NAME_BYTES_MAX: usize = 249;
 
@@ -145,6 +147,8 @@ pub struct Broker {
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
     /// Notified after every append, to wake long-polling fetches.
     pub data_arrived: tokio::sync::Notify,
+    /// Producer ids handed out from the current block: (next, end of block).
+    producer_ids: Mutex<(i64, i64)>,
     /// Requests being handled right now; shutdown waits for this to reach zero.
     pub requests_in_flight: std::sync::atomic::AtomicUsize,
 }
@@ -328,6 +332,7 @@ impl Broker {
             partitions: RwLock::new(HashMap::new()),
             data_arrived: tokio::sync::Notify::new(),
             requests_in_flight: std::sync::atomic::AtomicUsize::new(0),
+            producer_ids: Mutex::new((0, 0)),
         };
         let img = broker.image();
         broker.reconcile(&MetadataImage::default(), &img)?;
@@ -721,6 +726,27 @@ impl Broker {
         self.commit(recs).map_err(internal)
     }
 
+    /// A producer id never handed out before, also across restarts: ids come from blocks of
+    /// [`PRODUCER_ID_BLOCK`] reserved by a `ProducerIdsRecord` in the metadata log (Kafka's
+    /// `ProducerIdManager`); the unused rest of a block is skipped after a restart.
+    pub fn allocate_producer_id(&self) -> Result<i64, ApiError> {
+        let mut ids = self.producer_ids.lock();
+        if ids.0 >= ids.1 {
+            let start = ids.1.max(self.image().next_producer_id);
+            let end = start + PRODUCER_ID_BLOCK;
+            self.commit(vec![MetadataRecord::ProducerIds {
+                broker_id: self.node_id,
+                broker_epoch: 0,
+                next_producer_id: end,
+            }])
+            .map_err(internal)?;
+            *ids = (start, end);
+        }
+        let id = ids.0;
+        ids.0 += 1;
+        Ok(id)
+    }
+
     /// Appends, fsyncs, checkpoints and marks a clean shutdown.
     pub fn shutdown(&self) -> Result<(), BrokerError> {
         self.logs.shutdown()?;
@@ -797,6 +823,10 @@ pub fn log_config(cfg: &BrokerConfig, img: &MetadataImage, topic: &str) -> LogCo
         flush_messages: get("flush.messages"),
         flush_ms: get("flush.ms"),
         file_delete_delay_ms: get("file.delete.delay.ms"),
+        producer_id_expiration_ms: cfg
+            .get("producer.id.expiration.ms")
+            .and_then(|v| v.trim().parse().ok())
+            .expect("validated producer.id.expiration.ms"),
     }
 }
 

@@ -34,6 +34,8 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 2),
+    (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::DescribeProducers, 0, 0),
 ];
 
 /// The advertised version range of `api_key`, if supported.
@@ -158,6 +160,18 @@ pub async fn handle(
                 &header,
                 decode(&mut frame, version)?,
             ),
+        )?,
+        ApiKey::InitProducerId => reply(
+            &header,
+            key,
+            version,
+            handlers::init_producer_id::handle(broker, &header, decode(&mut frame, version)?),
+        )?,
+        ApiKey::DescribeProducers => reply(
+            &header,
+            key,
+            version,
+            handlers::describe_producers::handle(broker, &header, decode(&mut frame, version)?),
         )?,
         ApiKey::DescribeCluster => reply(
             &header,

@@ -10,7 +10,7 @@
 //! Kafka's flexible-version encoding (compact strings and arrays, 16-byte UUIDs, a trailing
 //! empty tagged-field section). Keys are null. Record names and api keys are KRaft's:
 //! `TopicRecord` (2), `PartitionRecord` (3), `ConfigRecord` (4), `RemoveTopicRecord` (9),
-//! `PartitionChangeRecord` (5).
+//! `ProducerIdsRecord` (15).
 //!
 //! Crash semantics: one metadata change is one record batch, appended and fsynced before it is
 //! applied, so a change is either wholly in the image after a restart or not at all.
@@ -50,6 +50,12 @@ pub enum MetadataRecord {
     },
     RemoveTopic {
         topic_id: Uuid,
+    },
+    /// KRaft's `ProducerIdsRecord`: ids below `next_producer_id` have been handed out.
+    ProducerIds {
+        broker_id: i32,
+        broker_epoch: i64,
+        next_producer_id: i64,
     },
 }
 
@@ -113,6 +119,11 @@ impl<'a> Cur<'a> {
     fn i8(&mut self) -> Result<i8, MetadataDecodeError> {
         Ok(self.take(1, "int8")?[0] as i8)
     }
+    fn i64(&mut self) -> Result<i64, MetadataDecodeError> {
+        Ok(i64::from_be_bytes(
+            self.take(8, "int64")?.try_into().expect("8 bytes"),
+        ))
+    }
     fn i32(&mut self) -> Result<i32, MetadataDecodeError> {
         Ok(i32::from_be_bytes(
             self.take(4, "int32")?.try_into().expect("4 bytes"),
@@ -161,6 +172,7 @@ impl MetadataRecord {
             MetadataRecord::Partition { .. } => 3,
             MetadataRecord::Config { .. } => 4,
             MetadataRecord::RemoveTopic { .. } => 9,
+            MetadataRecord::ProducerIds { .. } => 15,
         }
     }
 
@@ -206,6 +218,15 @@ impl MetadataRecord {
                 put_compact_str(&mut out, value.as_deref());
             }
             MetadataRecord::RemoveTopic { topic_id } => out.extend_from_slice(topic_id.as_bytes()),
+            MetadataRecord::ProducerIds {
+                broker_id,
+                broker_epoch,
+                next_producer_id,
+            } => {
+                out.extend_from_slice(&broker_id.to_be_bytes());
+                out.extend_from_slice(&broker_epoch.to_be_bytes());
+                out.extend_from_slice(&next_producer_id.to_be_bytes());
+            }
         }
         put_uvarint(&mut out, 0);
         out
@@ -257,6 +278,11 @@ impl MetadataRecord {
             },
             9 => MetadataRecord::RemoveTopic {
                 topic_id: c.uuid()?,
+            },
+            15 => MetadataRecord::ProducerIds {
+                broker_id: c.i32()?,
+                broker_epoch: c.i64()?,
+                next_producer_id: c.i64()?,
             },
             k => return Err(MetadataDecodeError(format!("unknown record api key {k}"))),
         };
@@ -329,6 +355,8 @@ pub struct MetadataImage {
     pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
     /// Configs set on topics before the topic record (applied when it arrives).
     pending_topic_configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// Producer ids below this have been allocated (never handed out again).
+    pub next_producer_id: i64,
 }
 
 impl MetadataImage {
@@ -406,6 +434,15 @@ impl MetadataImage {
                     self.topics.remove(&name);
                 }
             }
+            MetadataRecord::ProducerIds {
+                next_producer_id, ..
+            } => {
+                assert!(
+                    *next_producer_id >= self.next_producer_id,
+                    "producer id blocks going backwards"
+                );
+                self.next_producer_id = *next_producer_id;
+            }
         }
     }
 
@@ -481,6 +518,11 @@ mod tests {
                 value: None,
             },
             MetadataRecord::RemoveTopic { topic_id: id },
+            MetadataRecord::ProducerIds {
+                broker_id: 1,
+                broker_epoch: 0,
+                next_producer_id: 2000,
+            },
         ];
         let b = encode_batch(&recs, 1);
         assert_eq!(decode_batch(&b).unwrap(), recs);

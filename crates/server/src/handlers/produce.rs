@@ -207,9 +207,26 @@ fn append(
             format!("The size of the current ISR (1) is insufficient to satisfy the min.isr requirement of {}.", settings.min_insync_replicas),
         ));
     }
+    if h.is_transactional() {
+        return Err(invalid(
+            ErrorCode::InvalidRecord,
+            "Transactional batches are not supported by this broker yet.",
+        ));
+    }
     let now = broker.now_ms();
-    validate_records(records, &h, &settings, now)?;
-    let mut buf = records.to_vec();
+    let decompressed = validate_records(records, &h, &settings, now)?;
+    let mut buf = match target_codec(&settings.compression_type) {
+        Some(t) if Some(t) != h.compression() => {
+            recompress(records, &h, t, decompressed.as_deref())
+        }
+        _ => records.to_vec(),
+    };
+    if buf.len() > settings.max_message_bytes {
+        return Err(invalid(
+            ErrorCode::MessageTooLarge,
+            format!("The record batch of {} bytes after recompression is larger than max.message.bytes ({}).", buf.len(), settings.max_message_bytes),
+        ));
+    }
     batch::set_partition_leader_epoch(&mut buf, p.leader_epoch);
     let append_time = if settings.log_append_time {
         batch::set_log_append_time(&mut buf, now);
@@ -221,6 +238,12 @@ fn append(
         strom_log::LogError::RecordTooLarge { .. } => {
             invalid(ErrorCode::RecordListTooLarge, e.to_string())
         }
+        strom_log::LogError::OutOfOrderSequence { .. } => {
+            invalid(ErrorCode::OutOfOrderSequenceNumber, e.to_string())
+        }
+        strom_log::LogError::InvalidProducerEpoch { .. } => {
+            invalid(ErrorCode::InvalidProducerEpoch, e.to_string())
+        }
         e => {
             tracing::error!(partition = ?p.tp, "append failed: {e}");
             invalid(ErrorCode::KafkaStorageError, e.to_string())
@@ -230,21 +253,61 @@ fn append(
     Ok((info.first_offset, append_time, p.log.log_start_offset()))
 }
 
-/// Decodes the batch's records (decompressing within a bound) and checks them.
+/// The codec the topic's `compression.type` asks for; `None` for `producer` (keep the
+/// producer's codec).
+fn target_codec(compression_type: &str) -> Option<Compression> {
+    match compression_type {
+        "uncompressed" => Some(Compression::None),
+        "gzip" => Some(Compression::Gzip),
+        "snappy" => Some(Compression::Snappy),
+        "lz4" => Some(Compression::Lz4),
+        "zstd" => Some(Compression::Zstd),
+        _ => None,
+    }
+}
+
+/// Rebuilds the batch with its records compressed by `codec` (as Kafka's broker does when a
+/// topic's `compression.type` names a codec). `decompressed`: the records payload when the
+/// batch was compressed. The header's other fields are kept; the CRC is recomputed.
+fn recompress(
+    batch: &[u8],
+    h: &batch::BatchHeader,
+    codec: Compression,
+    decompressed: Option<&[u8]>,
+) -> Vec<u8> {
+    let payload = decompressed.unwrap_or(&batch[BATCH_HEADER_BYTES..]);
+    let attributes = (h.attributes & !0x07) | codec as i16;
+    batch::build_batch(
+        h.base_offset,
+        attributes,
+        h.last_offset_delta,
+        h.base_timestamp,
+        h.max_timestamp,
+        h.producer_id,
+        h.producer_epoch,
+        h.base_sequence,
+        h.records_count,
+        &records::compress(codec, payload),
+    )
+}
+
+/// Decodes the batch's records (decompressing within a bound) and checks them. Returns the
+/// decompressed payload when the batch was compressed.
 fn validate_records(
     batch: &[u8],
     h: &batch::BatchHeader,
     s: &TopicSettings,
     now: i64,
-) -> Result<(), ProduceError> {
+) -> Result<Option<Vec<u8>>, ProduceError> {
     let codec = h.compression().expect("validated codec");
     let payload = &batch[BATCH_HEADER_BYTES..];
-    let owned;
+    let owned: Option<Vec<u8>>;
     let data: &[u8] = if codec == Compression::None {
+        owned = None;
         payload
     } else {
         let limit = DECOMPRESSED_BATCH_BYTES_MAX.max(s.max_message_bytes.saturating_mul(32));
-        owned = records::decompress(codec, payload, limit).map_err(|e| match e {
+        let decompressed = records::decompress(codec, payload, limit).map_err(|e| match e {
             records::RecordError::TooLarge(n) => invalid(
                 ErrorCode::InvalidRecord,
                 format!("The batch decompresses to more than {n} bytes."),
@@ -254,7 +317,8 @@ fn validate_records(
                 format!("Record batch payload is corrupt: {e}"),
             ),
         })?;
-        &owned
+        owned = Some(decompressed);
+        owned.as_deref().expect("just set")
     };
     let recs = records::decode_all(data, h.records_count).map_err(|e| {
         invalid(
@@ -302,7 +366,8 @@ fn validate_records(
             });
         }
     }
-    Ok(())
+    drop(recs);
+    Ok(owned)
 }
 
 /// Produce v0-v2 (message formats 0 and 1), which Kafka 4 advertises but no longer serves:
