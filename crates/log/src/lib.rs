@@ -134,11 +134,21 @@ pub enum LogError {
     #[error("{0}")]
     Storage(String),
     /// An idempotent batch whose sequence does not follow the producer's last one.
-    #[error("out of order sequence number for producer {producer_id}: expected {expected}, got {got}")]
-    OutOfOrderSequence { producer_id: i64, expected: i32, got: i32 },
+    #[error(
+        "out of order sequence number for producer {producer_id}: expected {expected}, got {got}"
+    )]
+    OutOfOrderSequence {
+        producer_id: i64,
+        expected: i32,
+        got: i32,
+    },
     /// An idempotent batch from an epoch older than the producer's current one (fenced).
     #[error("producer {producer_id} epoch {epoch} is older than the current epoch {current}")]
-    InvalidProducerEpoch { producer_id: i64, epoch: i16, current: i16 },
+    InvalidProducerEpoch {
+        producer_id: i64,
+        epoch: i16,
+        current: i16,
+    },
 }
 
 impl LogError {

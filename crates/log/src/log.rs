@@ -18,11 +18,11 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use strom_protocol::batch::{self, BatchFrames, BatchHeader, MAGIC_V2};
 use tracing::{info, warn};
 
+use crate::producer_state::{self, ProducerInfo, ProducerStateManager, SequenceCheck};
 use crate::segment::{
     self, HeaderWalk, Segment, CLEANED_SUFFIX, DELETED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX,
     SWAP_SUFFIX, TIME_INDEX_SUFFIX,
 };
-use crate::producer_state::{self, ProducerInfo, ProducerStateManager, SequenceCheck};
 use crate::{AppendInfo, FileSlice, LogConfig, LogError, ReadResult, TopicPartition};
 
 /// How to open a log: what the checkpoints said and whether the last shutdown was clean.
@@ -378,9 +378,15 @@ impl Log {
                 if h.producer_id < 0 {
                     continue;
                 }
-                if let SequenceCheck::Duplicate { first_offset, last_offset } = producers.check(h)? {
+                if let SequenceCheck::Duplicate {
+                    first_offset,
+                    last_offset,
+                } = producers.check(h)?
+                {
                     if frames.len() != 1 {
-                        return Err(LogError::InvalidBatch("a duplicate idempotent batch among others".into()));
+                        return Err(LogError::InvalidBatch(
+                            "a duplicate idempotent batch among others".into(),
+                        ));
                     }
                     return Ok(AppendInfo {
                         first_offset,
@@ -537,8 +543,9 @@ impl Log {
         // Producer state as of the new segment's base, so a restart replays at most one
         // segment (Kafka's `ProducerStateManager.takeSnapshot` at roll).
         if base_offset == self.log_end_offset() {
-            producer_state::write_snapshot(&dir, base_offset, &lock(&self.producers))
-                .map_err(|e| LogError::io_context(e, format!("{} producer snapshot {base_offset}", self.tp)))?;
+            producer_state::write_snapshot(&dir, base_offset, &lock(&self.producers)).map_err(
+                |e| LogError::io_context(e, format!("{} producer snapshot {base_offset}", self.tp)),
+            )?;
         }
         info!(topic_partition = %self.tp, "rolled new segment at offset {base_offset}");
         // Kafka flushes a segment once it is rolled, off the append path; so do we. The
@@ -965,7 +972,11 @@ impl Log {
         if expired > 0 {
             info!(topic_partition = %self.tp, "expired {expired} idle producer ids");
         }
-        producer_state::prune_snapshots(&self.dir(), self.log_start_offset(), crate::limits::PRODUCER_SNAPSHOTS_KEPT)?;
+        producer_state::prune_snapshots(
+            &self.dir(),
+            self.log_start_offset(),
+            crate::limits::PRODUCER_SNAPSHOTS_KEPT,
+        )?;
         Ok(deleted)
     }
 
@@ -1035,7 +1046,14 @@ impl Log {
             .map_err(|e| LogError::io_context(e, format!("{} producer snapshots", self.tp)))?;
         let mut offset = at.unwrap_or(i64::MIN).max(self.log_start_offset());
         while offset < leo {
-            let data = self.read(offset, crate::limits::RECOVERY_READ_CHUNK_BYTES as u64, leo, true)?.to_vec()?;
+            let data = self
+                .read(
+                    offset,
+                    crate::limits::RECOVERY_READ_CHUNK_BYTES as u64,
+                    leo,
+                    true,
+                )?
+                .to_vec()?;
             if data.is_empty() {
                 break;
             }

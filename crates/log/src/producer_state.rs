@@ -98,23 +98,42 @@ impl ProducerStateManager {
             return Ok(SequenceCheck::Append);
         };
         if h.producer_epoch < e.epoch {
-            return Err(LogError::InvalidProducerEpoch { producer_id: h.producer_id, epoch: h.producer_epoch, current: e.epoch });
+            return Err(LogError::InvalidProducerEpoch {
+                producer_id: h.producer_id,
+                epoch: h.producer_epoch,
+                current: e.epoch,
+            });
         }
         if h.base_sequence == NO_SEQUENCE {
             return Ok(SequenceCheck::Append);
         }
         if h.producer_epoch == e.epoch {
             let last_seq = h.last_sequence();
-            if let Some(b) = e.batches.iter().find(|b| b.first_seq == h.base_sequence && b.last_seq == last_seq) {
-                return Ok(SequenceCheck::Duplicate { first_offset: b.first_offset, last_offset: b.last_offset });
+            if let Some(b) = e
+                .batches
+                .iter()
+                .find(|b| b.first_seq == h.base_sequence && b.last_seq == last_seq)
+            {
+                return Ok(SequenceCheck::Duplicate {
+                    first_offset: b.first_offset,
+                    last_offset: b.last_offset,
+                });
             }
             if let Some(last) = e.batches.back() {
                 if !in_sequence(last.last_seq, h.base_sequence) {
-                    return Err(LogError::OutOfOrderSequence { producer_id: h.producer_id, expected: last.last_seq.wrapping_add(1), got: h.base_sequence });
+                    return Err(LogError::OutOfOrderSequence {
+                        producer_id: h.producer_id,
+                        expected: last.last_seq.wrapping_add(1),
+                        got: h.base_sequence,
+                    });
                 }
             }
         } else if h.base_sequence != 0 {
-            return Err(LogError::OutOfOrderSequence { producer_id: h.producer_id, expected: 0, got: h.base_sequence });
+            return Err(LogError::OutOfOrderSequence {
+                producer_id: h.producer_id,
+                expected: 0,
+                got: h.base_sequence,
+            });
         }
         Ok(SequenceCheck::Append)
     }
@@ -125,7 +144,14 @@ impl ProducerStateManager {
         if h.producer_id < 0 {
             return;
         }
-        let e = self.producers.entry(h.producer_id).or_insert_with(|| Entry { epoch: h.producer_epoch, batches: VecDeque::new(), last_timestamp: now_ms });
+        let e = self
+            .producers
+            .entry(h.producer_id)
+            .or_insert_with(|| Entry {
+                epoch: h.producer_epoch,
+                batches: VecDeque::new(),
+                last_timestamp: now_ms,
+            });
         if h.producer_epoch != e.epoch {
             e.epoch = h.producer_epoch;
             e.batches.clear();
@@ -134,7 +160,12 @@ impl ProducerStateManager {
         if h.base_sequence == NO_SEQUENCE || h.is_control() {
             return;
         }
-        e.batches.push_back(BatchMeta { first_seq: h.base_sequence, last_seq: h.last_sequence(), first_offset: h.base_offset, last_offset: h.last_offset() });
+        e.batches.push_back(BatchMeta {
+            first_seq: h.base_sequence,
+            last_seq: h.last_sequence(),
+            first_offset: h.base_offset,
+            last_offset: h.last_offset(),
+        });
         while e.batches.len() > PRODUCER_BATCHES_CACHED {
             e.batches.pop_front();
         }
@@ -143,7 +174,8 @@ impl ProducerStateManager {
     /// Forgets producers idle for longer than `expiration_ms`. Returns how many.
     pub fn expire(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
         let before = self.producers.len();
-        self.producers.retain(|_, e| now_ms.saturating_sub(e.last_timestamp) < expiration_ms);
+        self.producers
+            .retain(|_, e| now_ms.saturating_sub(e.last_timestamp) < expiration_ms);
         before - self.producers.len()
     }
 
@@ -171,12 +203,21 @@ impl ProducerStateManager {
         body.extend_from_slice(&(ids.len() as i32).to_be_bytes());
         for id in ids {
             let e = &self.producers[id];
-            let last = e.batches.back().copied().unwrap_or(BatchMeta { first_seq: NO_SEQUENCE, last_seq: NO_SEQUENCE, first_offset: -1, last_offset: -1 });
+            let last = e.batches.back().copied().unwrap_or(BatchMeta {
+                first_seq: NO_SEQUENCE,
+                last_seq: NO_SEQUENCE,
+                first_offset: -1,
+                last_offset: -1,
+            });
             body.extend_from_slice(&id.to_be_bytes());
             body.extend_from_slice(&e.epoch.to_be_bytes());
             body.extend_from_slice(&last.last_seq.to_be_bytes());
             body.extend_from_slice(&last.last_offset.to_be_bytes());
-            let delta = if last.last_seq == NO_SEQUENCE { 0 } else { (last.last_offset - last.first_offset) as i32 };
+            let delta = if last.last_seq == NO_SEQUENCE {
+                0
+            } else {
+                (last.last_offset - last.first_offset) as i32
+            };
             body.extend_from_slice(&delta.to_be_bytes());
             body.extend_from_slice(&e.last_timestamp.to_be_bytes());
             body.extend_from_slice(&(-1i32).to_be_bytes());
@@ -213,10 +254,23 @@ impl ProducerStateManager {
             let ts = i64::from_be_bytes(c[26..34].try_into().ok()?);
             let mut batches = VecDeque::new();
             if last_seq != NO_SEQUENCE {
-                let first_seq = (last_seq as i64 - delta as i64).rem_euclid(i32::MAX as i64 + 1) as i32;
-                batches.push_back(BatchMeta { first_seq, last_seq, first_offset: last_offset - delta as i64, last_offset });
+                let first_seq =
+                    (last_seq as i64 - delta as i64).rem_euclid(i32::MAX as i64 + 1) as i32;
+                batches.push_back(BatchMeta {
+                    first_seq,
+                    last_seq,
+                    first_offset: last_offset - delta as i64,
+                    last_offset,
+                });
             }
-            m.producers.insert(id, Entry { epoch, batches, last_timestamp: ts });
+            m.producers.insert(
+                id,
+                Entry {
+                    epoch,
+                    batches,
+                    last_timestamp: ts,
+                },
+            );
         }
         Some(m)
     }
@@ -256,7 +310,11 @@ pub fn write_snapshot(dir: &Path, offset: i64, state: &ProducerStateManager) -> 
 
 /// Loads the newest valid snapshot at or below `log_end_offset`, deleting snapshots past it
 /// and unreadable ones. Returns the state and the offset it is valid at (None: no snapshot).
-pub fn load_latest(dir: &Path, log_end_offset: i64, tp: &dyn std::fmt::Display) -> io::Result<(ProducerStateManager, Option<i64>)> {
+pub fn load_latest(
+    dir: &Path,
+    log_end_offset: i64,
+    tp: &dyn std::fmt::Display,
+) -> io::Result<(ProducerStateManager, Option<i64>)> {
     let mut found = None;
     for off in list_snapshots(dir)?.into_iter().rev() {
         let path = snapshot_path(dir, off);
@@ -268,7 +326,10 @@ pub fn load_latest(dir: &Path, log_end_offset: i64, tp: &dyn std::fmt::Display) 
         if found.is_some() {
             continue;
         }
-        match fs::read(&path).ok().and_then(|b| ProducerStateManager::decode_snapshot(&b)) {
+        match fs::read(&path)
+            .ok()
+            .and_then(|b| ProducerStateManager::decode_snapshot(&b))
+        {
             Some(m) => found = Some((m, off)),
             None => {
                 warn!(topic_partition = %tp, "deleting unreadable producer snapshot {}", path.display());
@@ -285,7 +346,12 @@ pub fn load_latest(dir: &Path, log_end_offset: i64, tp: &dyn std::fmt::Display) 
 /// Deletes snapshots below `keep_from` except the newest `keep_newest`.
 pub fn prune_snapshots(dir: &Path, keep_from: i64, keep_newest: usize) -> io::Result<()> {
     let all = list_snapshots(dir)?;
-    let newest: BTreeMap<i64, ()> = all.iter().rev().take(keep_newest).map(|o| (*o, ())).collect();
+    let newest: BTreeMap<i64, ()> = all
+        .iter()
+        .rev()
+        .take(keep_newest)
+        .map(|o| (*o, ()))
+        .collect();
     for off in all {
         if off < keep_from && !newest.contains_key(&off) {
             let _ = fs::remove_file(snapshot_path(dir, off));
@@ -313,15 +379,46 @@ mod tests {
         let b = header(7, 0, 5, 5, 5);
         assert_eq!(m.check(&b).unwrap(), SequenceCheck::Append);
         m.update(&b, 2);
-        assert_eq!(m.check(&header(7, 0, 0, 5, 99)).unwrap(), SequenceCheck::Duplicate { first_offset: 0, last_offset: 4 });
-        assert_eq!(m.check(&header(7, 0, 5, 5, 99)).unwrap(), SequenceCheck::Duplicate { first_offset: 5, last_offset: 9 });
-        assert!(matches!(m.check(&header(7, 0, 11, 1, 10)), Err(LogError::OutOfOrderSequence { expected: 10, got: 11, .. })));
-        assert!(matches!(m.check(&header(7, 1, 3, 1, 10)), Err(LogError::OutOfOrderSequence { expected: 0, .. })));
-        assert_eq!(m.check(&header(7, 1, 0, 1, 10)).unwrap(), SequenceCheck::Append);
+        assert_eq!(
+            m.check(&header(7, 0, 0, 5, 99)).unwrap(),
+            SequenceCheck::Duplicate {
+                first_offset: 0,
+                last_offset: 4
+            }
+        );
+        assert_eq!(
+            m.check(&header(7, 0, 5, 5, 99)).unwrap(),
+            SequenceCheck::Duplicate {
+                first_offset: 5,
+                last_offset: 9
+            }
+        );
+        assert!(matches!(
+            m.check(&header(7, 0, 11, 1, 10)),
+            Err(LogError::OutOfOrderSequence {
+                expected: 10,
+                got: 11,
+                ..
+            })
+        ));
+        assert!(matches!(
+            m.check(&header(7, 1, 3, 1, 10)),
+            Err(LogError::OutOfOrderSequence { expected: 0, .. })
+        ));
+        assert_eq!(
+            m.check(&header(7, 1, 0, 1, 10)).unwrap(),
+            SequenceCheck::Append
+        );
         m.update(&header(7, 1, 0, 1, 10), 3);
-        assert!(matches!(m.check(&header(7, 0, 10, 1, 11)), Err(LogError::InvalidProducerEpoch { current: 1, .. })));
+        assert!(matches!(
+            m.check(&header(7, 0, 10, 1, 11)),
+            Err(LogError::InvalidProducerEpoch { current: 1, .. })
+        ));
         // Unknown producers may start anywhere (KIP-360).
-        assert_eq!(m.check(&header(8, 3, 42, 1, 11)).unwrap(), SequenceCheck::Append);
+        assert_eq!(
+            m.check(&header(8, 3, 42, 1, 11)).unwrap(),
+            SequenceCheck::Append
+        );
     }
 
     #[test]
@@ -330,7 +427,13 @@ mod tests {
         for i in 0..7 {
             m.update(&header(1, 0, i, 1, i as i64), 0);
         }
-        assert_eq!(m.check(&header(1, 0, 2, 1, 50)).unwrap(), SequenceCheck::Duplicate { first_offset: 2, last_offset: 2 });
+        assert_eq!(
+            m.check(&header(1, 0, 2, 1, 50)).unwrap(),
+            SequenceCheck::Duplicate {
+                first_offset: 2,
+                last_offset: 2
+            }
+        );
         assert!(m.check(&header(1, 0, 1, 1, 50)).is_err());
     }
 
@@ -338,7 +441,10 @@ mod tests {
     fn sequence_wraps_at_i32_max() {
         let mut m = ProducerStateManager::default();
         m.update(&header(1, 0, i32::MAX - 1, 2, 0), 0);
-        assert_eq!(m.check(&header(1, 0, 0, 1, 2)).unwrap(), SequenceCheck::Append);
+        assert_eq!(
+            m.check(&header(1, 0, 0, 1, 2)).unwrap(),
+            SequenceCheck::Append
+        );
     }
 
     #[test]
@@ -350,8 +456,17 @@ mod tests {
         let bytes = m.encode_snapshot();
         let back = ProducerStateManager::decode_snapshot(&bytes).unwrap();
         assert_eq!(back.producers(), m.producers());
-        assert_eq!(back.check(&header(1, 2, 3, 4, 50)).unwrap(), SequenceCheck::Duplicate { first_offset: 13, last_offset: 16 });
-        assert_eq!(back.check(&header(1, 2, 7, 1, 50)).unwrap(), SequenceCheck::Append);
+        assert_eq!(
+            back.check(&header(1, 2, 3, 4, 50)).unwrap(),
+            SequenceCheck::Duplicate {
+                first_offset: 13,
+                last_offset: 16
+            }
+        );
+        assert_eq!(
+            back.check(&header(1, 2, 7, 1, 50)).unwrap(),
+            SequenceCheck::Append
+        );
         let mut bad = bytes.clone();
         *bad.last_mut().unwrap() ^= 1;
         assert!(ProducerStateManager::decode_snapshot(&bad).is_none());
