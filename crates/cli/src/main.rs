@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 mod alloc;
 mod storage;
+mod tools;
 
 #[global_allocator]
 static GLOBAL: alloc::StromAlloc = alloc::StromAlloc;
@@ -19,6 +20,9 @@ Commands:
                         node on localhost:9092 with data in ./data.
   server-stop           Stop the Strom servers started from this machine (SIGTERM, by pid).
   storage               random-uuid | format -t <cluster-id> -c <server.properties> | info -c <file>
+  topics, console-producer, console-consumer, configs, broker-api-versions, get-offsets,
+  delete-records, log-dirs, dump-log
+                        Kafka's operator tools, with the flags of kafka-<tool>.sh.
   --version             Print the version.
 
 Every command takes --help.";
@@ -34,6 +38,7 @@ fn main() -> ExitCode {
         "server-start" => server_start(rest),
         "server-stop" => server_stop(rest),
         "storage" => storage::run(rest),
+        tool if tools::is_tool(tool) => return tools::main(tool, rest),
         "--version" | "version" => {
             println!("{} (Strom)", env!("CARGO_PKG_VERSION"));
             Ok(())

@@ -1,0 +1,34 @@
+//! Kafka's operator tools as `strom <tool>`: each module is one `kafka-<tool>.sh`, with its
+//! flags, defaults, output lines and exit codes. Network tools speak the protocol through
+//! `strom-client`; `dump-log` reads segment files directly.
+
+pub mod common;
+pub mod opts;
+pub mod topics;
+
+use std::process::ExitCode;
+
+type Run = fn(&[String]) -> anyhow::Result<()>;
+
+const TOOLS: &[(&str, Run)] = &[("topics", topics::run)];
+
+/// Whether `name` is a tool of this module.
+pub fn is_tool(name: &str) -> bool {
+    TOOLS.iter().any(|(n, _)| *n == name)
+}
+
+/// Runs tool `name`: exit 0 on success; on failure one line on stderr and exit 1.
+pub fn main(name: &str, args: &[String]) -> ExitCode {
+    let (_, run) = TOOLS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .expect("is_tool checked");
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let msg = format!("{e:#}");
+            eprintln!("{}", msg.replace('\n', " "));
+            ExitCode::from(1)
+        }
+    }
+}
