@@ -7,6 +7,7 @@
 # It installs what it needs when it is missing, into places it owns:
 #   - a Python venv in target/venv with the pins of tests/interop/requirements.txt
 #   - kcat from Debian's packages (the kcat tests skip with a notice if that fails)
+#   - kafkajs with npm into target/kafkajs where Node is present (else those tests skip)
 # Re-runs skip what is already done. Exits non-zero if anything failed.
 #
 # Extra arguments are passed to pytest, e.g.:  scripts/test.sh -k admin -x
@@ -73,7 +74,27 @@ if ! command -v kcat >/dev/null 2>&1; then
     fi
 fi
 
-# --- 3c. interop suite ------------------------------------------------------------------------
+# --- 3c. kafkajs (optional: only where Node is present) ----------------------------------------
+KJS_SRC=$ROOT/tests/interop/kafkajs
+KJS_DIR=$ROOT/target/kafkajs
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+    kjs_want=$(cat "$KJS_SRC/package.json" "$KJS_SRC/package-lock.json" | sha256sum | cut -d' ' -f1)
+    kjs_stamp=$KJS_DIR/.strom-packages.sha256
+    if [[ ! -f "$kjs_stamp" || "$(cat "$kjs_stamp")" != "$kjs_want" || ! -d "$KJS_DIR/node_modules/kafkajs" ]]; then
+        say "npm ci (kafkajs) into target/kafkajs"
+        mkdir -p "$KJS_DIR"
+        cp "$KJS_SRC/package.json" "$KJS_SRC/package-lock.json" "$KJS_DIR/"
+        if (cd "$KJS_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null); then
+            echo "$kjs_want" >"$kjs_stamp"
+        else
+            notice "npm ci of kafkajs failed; the kafkajs tests will be skipped"
+        fi
+    fi
+else
+    notice "node/npm not found; the kafkajs tests will be skipped"
+fi
+
+# --- 3d. interop suite ------------------------------------------------------------------------
 say "pytest tests/interop"
 export STROM_BIN=$ROOT/target/release/strom
 rc=0
