@@ -48,7 +48,14 @@ fi
 # --- 3a. Python venv with pinned clients ------------------------------------------------------
 if [[ ! -x "$VENV/bin/python" ]]; then
     say "creating venv in target/venv"
-    python3 -m venv "$VENV"
+    if ! python3 -m venv "$VENV"; then
+        # Debian's system Python ships venv/ensurepip separately.
+        rm -rf "$VENV"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get install -y -q python3-venv >/dev/null 2>&1 \
+            || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q python3-venv >/dev/null; }
+        python3 -m venv "$VENV"
+    fi
 fi
 stamp=$VENV/.strom-requirements.sha256
 want=$(sha256sum "$REQS" | cut -d' ' -f1)
