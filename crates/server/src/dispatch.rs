@@ -23,13 +23,13 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     // compression otherwise) and answered with UNSUPPORTED_VERSION per partition.
     (ApiKey::Produce, 0, 13),
     (ApiKey::Fetch, 4, 18),
-    (ApiKey::ListOffsets, 1, 10),
+    (ApiKey::ListOffsets, 0, 10),
     (ApiKey::Metadata, 0, 13),
     (ApiKey::ApiVersions, 0, 4),
-    (ApiKey::CreateTopics, 2, 7),
-    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::CreateTopics, 0, 7),
+    (ApiKey::DeleteTopics, 0, 6),
     (ApiKey::DeleteRecords, 0, 2),
-    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::DescribeConfigs, 0, 4),
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
@@ -80,6 +80,10 @@ pub async fn handle(
     let header_version = key.request_header_version(version);
     let header = RequestHeader::decode(&mut frame, header_version)
         .map_err(|e| format!("bad request header: {e}"))?;
+    if handlers::legacy::legacy_versions(key).is_some_and(|r| r.contains(&version)) {
+        // Versions Kafka 3.x served that the generated codec no longer knows.
+        return handlers::legacy::handle(broker, &header, key, frame).map(Some);
+    }
     let resp = match key {
         ApiKey::ApiVersions => {
             let req = decode::<ApiVersionsRequest>(&mut frame, version)?;

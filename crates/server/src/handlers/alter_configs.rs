@@ -34,6 +34,7 @@ pub fn handle(
     for res in req.resources {
         let name = res.resource_name.to_string();
         let mut r = AlterConfigsResourceResponse::default()
+            .with_error_message(None)
             .with_resource_type(res.resource_type)
             .with_resource_name(res.resource_name.clone());
         let mut next = BTreeMap::new();
@@ -71,6 +72,7 @@ pub fn handle_incremental(
     for res in req.resources {
         let name = res.resource_name.to_string();
         let mut r = IncResult::default()
+            .with_error_message(None)
             .with_resource_type(res.resource_type)
             .with_resource_name(res.resource_name.clone());
         let result = (|| {

@@ -28,7 +28,8 @@ pub fn handle(
         let mut r = CreatableTopicResult::default()
             .with_name(t.name.clone())
             .with_num_partitions(-1)
-            .with_replication_factor(-1);
+            .with_replication_factor(-1)
+            .with_error_message(None);
         if !seen.insert(name.clone()) {
             r.error_code = ErrorCode::InvalidRequest.code();
             r.error_message = Some(sb(format!(

@@ -35,6 +35,7 @@ pub fn handle(
     for res in &req.resources {
         let name = res.resource_name.to_string();
         let mut out = DescribeConfigsResult::default()
+            .with_error_message(None)
             .with_resource_type(res.resource_type)
             .with_resource_name(res.resource_name.clone());
         let entries = match res.resource_type {

@@ -12,6 +12,7 @@ pub mod describe_configs;
 pub mod describe_producers;
 pub mod fetch;
 pub mod init_producer_id;
+pub mod legacy;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
