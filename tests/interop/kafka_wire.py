@@ -133,12 +133,19 @@ def crc32c(data: bytes) -> int:
 
 
 def record_batch(values: list[bytes], base_ts: int = 1_700_000_000_000, attributes: int = 0,
-                 corrupt_crc: bool = False, records_count: int | None = None) -> bytes:
-    """An uncompressed magic-v2 batch (unless attributes say otherwise), base offset 0."""
+                 corrupt_crc: bool = False, records_count: int | None = None,
+                 compress=None, raw_records: bytes | None = None) -> bytes:
+    """A magic-v2 batch, base offset 0. Records are uncompressed unless `compress` (a function
+    bytes -> bytes, with the codec set in `attributes`) is given; `raw_records` replaces the
+    encoded records section entirely (for garbage)."""
     recs = b""
     for i, v in enumerate(values):
         body = i8(0) + varint(i) + varint(i) + varint(-1) + varint(len(v)) + v + uvarint(0)
         recs += varint(len(body)) + body
+    if compress is not None:
+        recs = compress(recs)
+    if raw_records is not None:
+        recs = raw_records
     n = len(values) if records_count is None else records_count
     after_crc = (
         i16(attributes) + i32(len(values) - 1) + i64(base_ts) + i64(base_ts + len(values) - 1)

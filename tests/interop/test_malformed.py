@@ -335,3 +335,46 @@ def test_produce_bad_batches_refused(broker, name, batch):
         s.close()
     assert watermarks(broker.bootstrap, topic, 0) == (0, 0), f"{name}: a bad batch was appended"
     assert_healthy(broker)
+
+
+def _produce_raw(broker, topic, batch: bytes) -> int | None:
+    s = w.connect(broker.port)
+    try:
+        s.sendall(w.produce_request_v3(21, topic, 0, batch))
+        payload = w.read_frame(s, 30)
+        return None if payload is None else w.parse_produce_response_v3(payload)[0]
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize("codec,attr", [("gzip", 1), ("snappy", 2), ("lz4", 3), ("zstd", 4)])
+def test_garbage_compressed_payload(broker, codec, attr):
+    """A batch flagged as compressed whose payload is not valid for the codec: the broker
+    answers (an error, or stores it verbatim) or closes; it must not panic or hang."""
+    topic = unique_topic(f"badz-{codec}")
+    create_topic(broker.bootstrap, topic, 1)
+    rng = random.Random(attr)
+    garbage = bytes(rng.randrange(256) for _ in range(3000))
+    err = _produce_raw(broker, topic, w.record_batch([b"x"] * 3, attributes=attr, raw_records=garbage))
+    print(f"{codec} garbage payload: {'closed' if err is None else f'error {err}'}")
+    assert_healthy(broker)
+
+
+def test_decompression_bomb(broker):
+    """One gzip record that inflates to 400 MiB from ~400 KiB: no memory blow-up (whatever the
+    broker decides about the batch), and it keeps serving."""
+    import gzip
+
+    topic = unique_topic("bomb")
+    create_topic(broker.bootstrap, topic, 1)
+    value = bytes(400 * 1024 * 1024)
+    batch = w.record_batch([value], attributes=1, compress=lambda b: gzip.compress(b, compresslevel=9))
+    del value
+    assert len(batch) < 1_000_000, len(batch)
+    before = rss_kib(broker.proc.pid)
+    err = _produce_raw(broker, topic, batch)
+    broker.check_alive()
+    growth_mib = (rss_kib(broker.proc.pid) - before) / 1024
+    print(f"decompression bomb: {'closed' if err is None else f'error {err}'}, RSS growth {growth_mib:.0f} MiB")
+    assert growth_mib < 256, f"broker RSS grew {growth_mib:.0f} MiB on a 400 MiB gzip bomb"
+    assert_healthy(broker)

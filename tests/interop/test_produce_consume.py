@@ -252,3 +252,30 @@ def test_long_poll_wakes_on_produce(live_module_broker):
         assert max(latencies) < 2.0, f"parked fetch not woken by produce: latencies {latencies}"
     finally:
         c.close()
+
+
+def test_fetch_beyond_end_is_out_of_range(live_module_broker):
+    from confluent_kafka import KafkaError, TopicPartition
+
+    from strom_kafka import ck_consumer, wait_for
+
+    b = live_module_broker
+    topic = unique_topic("beyond")
+    create_topic(b.bootstrap, topic, 1)
+    recs = make_records(10, tag="beyond", partitions=1)
+    check_produced(ck_produce(b.bootstrap, topic, recs), recs)
+    c = ck_consumer(b.bootstrap)
+    try:
+        c.assign([TopicPartition(topic, 0, 1000)])
+
+        def out_of_range():
+            for m in c.consume(num_messages=10, timeout=0.5):
+                e = m.error()
+                assert e is not None, f"read offset {m.offset()} beyond the high watermark 10"
+                if e.code() in (KafkaError.OFFSET_OUT_OF_RANGE, KafkaError._AUTO_OFFSET_RESET):
+                    return True
+                assert e.code() == KafkaError._PARTITION_EOF, e
+
+        wait_for(out_of_range, 15, "OFFSET_OUT_OF_RANGE for a fetch beyond the end")
+    finally:
+        c.close()
