@@ -2,7 +2,11 @@
 //! flags, defaults, output lines and exit codes. Network tools speak the protocol through
 //! `strom-client`; `dump-log` reads segment files directly.
 
+pub mod broker_api_versions;
 pub mod common;
+pub mod configs;
+pub mod console_consumer;
+pub mod console_producer;
 pub mod opts;
 pub mod topics;
 
@@ -10,7 +14,13 @@ use std::process::ExitCode;
 
 type Run = fn(&[String]) -> anyhow::Result<()>;
 
-const TOOLS: &[(&str, Run)] = &[("topics", topics::run)];
+const TOOLS: &[(&str, Run)] = &[
+    ("topics", topics::run),
+    ("configs", configs::run),
+    ("console-producer", console_producer::run),
+    ("console-consumer", console_consumer::run),
+    ("broker-api-versions", broker_api_versions::run),
+];
 
 /// Whether `name` is a tool of this module.
 pub fn is_tool(name: &str) -> bool {
