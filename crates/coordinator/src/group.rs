@@ -213,6 +213,9 @@ pub struct Write {
     pub value: Option<Vec<u8>>,
 }
 
+/// LeaveGroup's answer: the group-level error, or one result per member in order.
+pub type LeaveResult = Result<Vec<Result<(), GroupError>>, GroupError>;
+
 /// A LeaveGroup member identity.
 #[derive(Debug, Clone)]
 pub struct LeavingMember {
@@ -1065,7 +1068,7 @@ impl Coordinator {
         group_id: &str,
         members: &[LeavingMember],
         now: i64,
-    ) -> (Result<Vec<Result<(), GroupError>>, GroupError>, Vec<Output>) {
+    ) -> (LeaveResult, Vec<Output>) {
         let mut out = Vec::new();
         if group_id.is_empty() {
             return (Err(GroupError::InvalidGroupId), out);

@@ -151,6 +151,8 @@ pub struct Broker {
     producer_ids: Mutex<(i64, i64)>,
     /// Requests being handled right now; shutdown waits for this to reach zero.
     pub requests_in_flight: std::sync::atomic::AtomicUsize,
+    /// The group coordinator (groups and committed offsets).
+    pub groups: crate::groups::Groups,
 }
 
 /// Contents of `meta.properties` that matter.
@@ -319,6 +321,7 @@ impl Broker {
         let advertised = config
             .advertised_listeners()
             .map_err(|e| BrokerError::Config(e.0))?;
+        let groups = crate::groups::Groups::new(crate::groups::group_config(&config));
         let broker = Broker {
             config,
             node_id,
@@ -332,6 +335,7 @@ impl Broker {
             partitions: RwLock::new(HashMap::new()),
             data_arrived: tokio::sync::Notify::new(),
             requests_in_flight: std::sync::atomic::AtomicUsize::new(0),
+            groups,
             producer_ids: Mutex::new((0, 0)),
         };
         let img = broker.image();

@@ -34,6 +34,17 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 2),
+    (ApiKey::OffsetCommit, 2, 9),
+    (ApiKey::OffsetFetch, 1, 9),
+    (ApiKey::FindCoordinator, 0, 6),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::DescribeGroups, 0, 6),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::InitProducerId, 0, 5),
     (ApiKey::DescribeProducers, 0, 0),
 ];
@@ -176,6 +187,70 @@ pub async fn handle(
             key,
             version,
             handlers::describe_producers::handle(broker, &header, decode(&mut frame, version)?),
+        )?,
+        ApiKey::FindCoordinator => reply(
+            &header,
+            key,
+            version,
+            handlers::find_coordinator::handle(broker, &header, decode(&mut frame, version)?),
+        )?,
+        ApiKey::JoinGroup => {
+            let req = decode(&mut frame, version)?;
+            let resp = handlers::join_group::handle(broker, ctx, &header, req).await;
+            reply(&header, key, version, resp)?
+        }
+        ApiKey::SyncGroup => {
+            let req = decode(&mut frame, version)?;
+            let resp = handlers::sync_group::handle(broker, &header, req).await;
+            reply(&header, key, version, resp)?
+        }
+        ApiKey::Heartbeat => reply(
+            &header,
+            key,
+            version,
+            handlers::heartbeat::handle(broker, &header, decode(&mut frame, version)?),
+        )?,
+        ApiKey::LeaveGroup => reply(
+            &header,
+            key,
+            version,
+            handlers::leave_group::handle(broker, &header, decode(&mut frame, version)?),
+        )?,
+        ApiKey::OffsetCommit => reply(
+            &header,
+            key,
+            version,
+            handlers::offset_commit::handle(broker, &header, decode(&mut frame, version)?),
+        )?,
+        ApiKey::OffsetFetch => reply(
+            &header,
+            key,
+            version,
+            handlers::offset_fetch::handle(broker, &header, decode(&mut frame, version)?),
+        )?,
+        ApiKey::ListGroups => reply(
+            &header,
+            key,
+            version,
+            handlers::list_groups::handle(broker, &header, decode(&mut frame, version)?),
+        )?,
+        ApiKey::DescribeGroups => reply(
+            &header,
+            key,
+            version,
+            handlers::describe_groups::handle(broker, &header, decode(&mut frame, version)?),
+        )?,
+        ApiKey::DeleteGroups => reply(
+            &header,
+            key,
+            version,
+            handlers::delete_groups::handle(broker, &header, decode(&mut frame, version)?),
+        )?,
+        ApiKey::OffsetDelete => reply(
+            &header,
+            key,
+            version,
+            handlers::offset_delete::handle(broker, &header, decode(&mut frame, version)?),
         )?,
         ApiKey::DescribeCluster => reply(
             &header,

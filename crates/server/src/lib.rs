@@ -8,6 +8,7 @@
 pub mod broker;
 pub mod config;
 pub mod dispatch;
+pub mod groups;
 pub mod handlers;
 pub mod limits;
 pub mod metadata;

@@ -30,6 +30,8 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
     let broker =
         tokio::task::spawn_blocking(move || Broker::open(cfg, Arc::new(SystemClock))).await??;
     let broker = Arc::new(broker);
+    let b = broker.clone();
+    tokio::task::spawn_blocking(move || crate::groups::load(&b)).await?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     let mut local_addrs = Vec::new();
@@ -51,6 +53,10 @@ pub async fn start(config: BrokerConfig) -> anyhow::Result<RunningBroker> {
             shutdown_rx.clone(),
         )));
     }
+    tasks.push(tokio::spawn(crate::groups::run_timers(
+        broker.clone(),
+        shutdown_rx.clone(),
+    )));
     tasks.push(tokio::spawn(maintenance(
         broker.clone(),
         shutdown_rx.clone(),
