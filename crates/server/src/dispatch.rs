@@ -34,6 +34,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 2),
+    (ApiKey::DescribeLogDirs, 1, 4),
     (ApiKey::OffsetCommit, 2, 9),
     (ApiKey::OffsetFetch, 1, 9),
     (ApiKey::FindCoordinator, 0, 6),
@@ -257,6 +258,12 @@ pub async fn handle(
             key,
             version,
             handlers::describe_cluster::handle(broker, &header, decode(&mut frame, version)?),
+        )?,
+        ApiKey::DescribeLogDirs => reply(
+            &header,
+            key,
+            version,
+            handlers::describe_log_dirs::handle(broker, &header, decode(&mut frame, version)?),
         )?,
         other => unreachable!("{other:?} is advertised but has no handler"),
     };

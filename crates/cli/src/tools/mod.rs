@@ -7,6 +7,10 @@ pub mod common;
 pub mod configs;
 pub mod console_consumer;
 pub mod console_producer;
+pub mod delete_records;
+pub mod get_offsets;
+pub mod json;
+pub mod log_dirs;
 pub mod opts;
 pub mod topics;
 
@@ -20,6 +24,9 @@ const TOOLS: &[(&str, Run)] = &[
     ("console-producer", console_producer::run),
     ("console-consumer", console_consumer::run),
     ("broker-api-versions", broker_api_versions::run),
+    ("get-offsets", get_offsets::run),
+    ("delete-records", delete_records::run),
+    ("log-dirs", log_dirs::run),
 ];
 
 /// Whether `name` is a tool of this module.
