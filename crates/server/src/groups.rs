@@ -352,3 +352,284 @@ pub async fn run_timers(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Every version of every group API through `dispatch::handle`: responses must encode
+    //! (a field set that a version lacks would close the connection).
+
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use bytes::{Buf, Bytes, BytesMut};
+    use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+    use kafka_protocol::messages::leave_group_request::MemberIdentity;
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::offset_fetch_request::{
+        OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+    };
+    use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+    use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+    use crate::broker::{Broker, SystemClock};
+    use crate::config::BrokerConfig;
+    use crate::dispatch;
+
+    fn s(x: &str) -> StrBytes {
+        StrBytes::from_string(x.to_string())
+    }
+
+    async fn call<Q: Encodable, R: Decodable>(b: &Arc<Broker>, key: ApiKey, v: i16, req: &Q) -> R {
+        let mut buf = BytesMut::new();
+        RequestHeader::default()
+            .with_request_api_key(key as i16)
+            .with_request_api_version(v)
+            .with_correlation_id(7)
+            .with_client_id(Some(s("test")))
+            .encode(&mut buf, key.request_header_version(v))
+            .unwrap();
+        req.encode(&mut buf, v).unwrap();
+        let ctx = dispatch::Context { peer: None };
+        let mut resp: Bytes = dispatch::handle(b, &ctx, buf.freeze())
+            .await
+            .unwrap_or_else(|e| panic!("{key:?} v{v}: {e}"))
+            .expect("a response");
+        resp.advance(4);
+        ResponseHeader::decode(&mut resp, key.response_header_version(v)).unwrap();
+        R::decode(&mut resp, v).unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_version_of_every_group_api() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = BTreeMap::new();
+        m.insert("log.dirs".to_string(), dir.path().display().to_string());
+        m.insert("group.initial.rebalance.delay.ms".into(), "0".into());
+        m.insert("offsets.topic.num.partitions".into(), "3".into());
+        let (cfg, _) = BrokerConfig::from_map(m).unwrap();
+        let b = Arc::new(Broker::open(cfg, Arc::new(SystemClock)).unwrap());
+        b.create_topic("t", 2, 1, &BTreeMap::new(), &BTreeMap::new(), false)
+            .unwrap();
+
+        for v in 0..=6 {
+            let mut r = FindCoordinatorRequest::default();
+            if v >= 4 {
+                r.coordinator_keys = vec![s("g")];
+            } else {
+                r.key = s("g");
+            }
+            let resp: FindCoordinatorResponse = call(&b, ApiKey::FindCoordinator, v, &r).await;
+            let code = if v >= 4 {
+                resp.coordinators[0].error_code
+            } else {
+                resp.error_code
+            };
+            assert_eq!(code, 0, "v{v}");
+            if v >= 1 {
+                r.key_type = 1;
+                let resp: FindCoordinatorResponse = call(&b, ApiKey::FindCoordinator, v, &r).await;
+                let code = if v >= 4 {
+                    resp.coordinators[0].error_code
+                } else {
+                    resp.error_code
+                };
+                assert_eq!(code, 15, "v{v} transaction key");
+            }
+        }
+        assert!(b.image().topic(super::OFFSETS_TOPIC).is_some());
+
+        for v in 0..=9i16 {
+            let group = format!("g{v}");
+            let mut jr = JoinGroupRequest::default()
+                .with_group_id(GroupId(s(&group)))
+                .with_session_timeout_ms(10_000)
+                .with_protocol_type(s("consumer"))
+                .with_protocols(vec![JoinGroupRequestProtocol::default()
+                    .with_name(s("range"))
+                    .with_metadata(Bytes::from_static(&[0, 1]))]);
+            if v >= 1 {
+                jr.rebalance_timeout_ms = 10_000;
+            }
+            let mut resp: JoinGroupResponse = call(&b, ApiKey::JoinGroup, v, &jr).await;
+            if v >= 4 {
+                assert_eq!(resp.error_code, 79, "v{v} MEMBER_ID_REQUIRED");
+                jr.member_id = resp.member_id.clone();
+                resp = call(&b, ApiKey::JoinGroup, v, &jr).await;
+            }
+            assert_eq!(resp.error_code, 0, "join v{v}");
+            let member = resp.member_id.clone();
+            assert_eq!(resp.leader, member);
+            assert_eq!(resp.members.len(), 1);
+            let generation = resp.generation_id;
+            let sv = v.min(5);
+            let mut sr = SyncGroupRequest::default()
+                .with_group_id(GroupId(s(&group)))
+                .with_generation_id(generation)
+                .with_member_id(member.clone())
+                .with_assignments(vec![SyncGroupRequestAssignment::default()
+                    .with_member_id(member.clone())
+                    .with_assignment(Bytes::from_static(&[9]))]);
+            if sv >= 5 {
+                sr.protocol_type = Some(s("consumer"));
+                sr.protocol_name = Some(s("range"));
+            }
+            let resp: SyncGroupResponse = call(&b, ApiKey::SyncGroup, sv, &sr).await;
+            assert_eq!(resp.error_code, 0, "sync v{sv}");
+            assert_eq!(&resp.assignment[..], &[9]);
+            let hv = v.min(4);
+            let hr = HeartbeatRequest::default()
+                .with_group_id(GroupId(s(&group)))
+                .with_generation_id(generation)
+                .with_member_id(member.clone());
+            let resp: HeartbeatResponse = call(&b, ApiKey::Heartbeat, hv, &hr).await;
+            assert_eq!(resp.error_code, 0);
+            let resp: HeartbeatResponse = call(
+                &b,
+                ApiKey::Heartbeat,
+                hv,
+                &hr.clone().with_generation_id(99),
+            )
+            .await;
+            assert_eq!(resp.error_code, 22, "ILLEGAL_GENERATION");
+            let cv = v.clamp(2, 9);
+            let mut p = OffsetCommitRequestPartition::default()
+                .with_partition_index(1)
+                .with_committed_offset(5)
+                .with_committed_metadata(Some(s("m")));
+            if cv >= 6 {
+                p.committed_leader_epoch = 0;
+            }
+            let mut cr = OffsetCommitRequest::default()
+                .with_group_id(GroupId(s(&group)))
+                .with_generation_id_or_member_epoch(generation)
+                .with_member_id(member.clone())
+                .with_topics(vec![
+                    OffsetCommitRequestTopic::default()
+                        .with_name(TopicName(s("t")))
+                        .with_partitions(vec![p]),
+                    OffsetCommitRequestTopic::default()
+                        .with_name(TopicName(s("nope")))
+                        .with_partitions(vec![OffsetCommitRequestPartition::default()]),
+                ]);
+            if cv <= 4 {
+                cr.retention_time_ms = -1;
+            }
+            let resp: OffsetCommitResponse = call(&b, ApiKey::OffsetCommit, cv, &cr).await;
+            assert_eq!(resp.topics[0].partitions[0].error_code, 0, "commit v{cv}");
+            assert_eq!(resp.topics[1].partitions[0].error_code, 3);
+            let fv = v.clamp(1, 9);
+            if fv >= 8 {
+                let mut g = OffsetFetchRequestGroup::default().with_group_id(GroupId(s(&group)));
+                g.topics = Some(vec![OffsetFetchRequestTopics::default()
+                    .with_name(TopicName(s("t")))
+                    .with_partition_indexes(vec![0, 1])]);
+                let fr = OffsetFetchRequest::default().with_groups(vec![
+                    g,
+                    OffsetFetchRequestGroup::default()
+                        .with_group_id(GroupId(s(&group)))
+                        .with_topics(None),
+                ]);
+                let resp: OffsetFetchResponse = call(&b, ApiKey::OffsetFetch, fv, &fr).await;
+                let ps = &resp.groups[0].topics[0].partitions;
+                assert_eq!((ps[0].committed_offset, ps[1].committed_offset), (-1, 5));
+                assert_eq!(resp.groups[1].topics[0].partitions.len(), 1);
+            } else {
+                let mut fr = OffsetFetchRequest::default().with_group_id(GroupId(s(&group)));
+                fr.topics = Some(vec![OffsetFetchRequestTopic::default()
+                    .with_name(TopicName(s("t")))
+                    .with_partition_indexes(vec![0, 1])]);
+                if fv >= 7 {
+                    fr.require_stable = true;
+                }
+                let resp: OffsetFetchResponse = call(&b, ApiKey::OffsetFetch, fv, &fr).await;
+                let ps = &resp.topics[0].partitions;
+                assert_eq!(
+                    (ps[0].committed_offset, ps[1].committed_offset),
+                    (-1, 5),
+                    "v{fv}"
+                );
+                assert_eq!(ps[1].metadata.as_deref(), Some("m"));
+                if fv >= 2 {
+                    let all: OffsetFetchResponse =
+                        call(&b, ApiKey::OffsetFetch, fv, &fr.clone().with_topics(None)).await;
+                    assert_eq!(all.topics[0].partitions.len(), 1);
+                }
+            }
+            let dv = v.min(6);
+            let dr = DescribeGroupsRequest::default()
+                .with_groups(vec![GroupId(s(&group)), GroupId(s("unknown"))]);
+            let resp: DescribeGroupsResponse = call(&b, ApiKey::DescribeGroups, dv, &dr).await;
+            assert_eq!(resp.groups[0].group_state.as_str(), "Stable");
+            assert_eq!(resp.groups[0].members.len(), 1);
+            assert_eq!(resp.groups[1].group_state.as_str(), "Dead");
+            assert_eq!(resp.groups[1].error_code, if dv >= 6 { 69 } else { 0 });
+            if dv >= 3 {
+                let resp: DescribeGroupsResponse = call(
+                    &b,
+                    ApiKey::DescribeGroups,
+                    dv,
+                    &dr.clone().with_include_authorized_operations(true),
+                )
+                .await;
+                assert!(resp.groups[0].authorized_operations > 0);
+            }
+            let lv = v.min(5);
+            let mut lr = ListGroupsRequest::default();
+            if lv >= 4 {
+                lr.states_filter = vec![s("stable")];
+            }
+            if lv >= 5 {
+                lr.types_filter = vec![s("classic")];
+            }
+            let resp: ListGroupsResponse = call(&b, ApiKey::ListGroups, lv, &lr).await;
+            assert!(resp.groups.iter().any(|g| g.group_id.0.as_str() == group));
+            let xv = v.min(2);
+            let resp: DeleteGroupsResponse = call(
+                &b,
+                ApiKey::DeleteGroups,
+                xv,
+                &DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s(&group))]),
+            )
+            .await;
+            assert_eq!(resp.results[0].error_code, 68, "NON_EMPTY_GROUP");
+            let lgv = v.min(5);
+            let mut leave = LeaveGroupRequest::default().with_group_id(GroupId(s(&group)));
+            if lgv >= 3 {
+                leave.members = vec![
+                    MemberIdentity::default().with_member_id(member.clone()),
+                    MemberIdentity::default().with_member_id(s("ghost")),
+                ];
+            } else {
+                leave.member_id = member.clone();
+            }
+            let resp: LeaveGroupResponse = call(&b, ApiKey::LeaveGroup, lgv, &leave).await;
+            assert_eq!(resp.error_code, 0);
+            if lgv >= 3 {
+                assert_eq!(resp.members[1].error_code, 25);
+            }
+            let od = OffsetDeleteRequest::default()
+                .with_group_id(GroupId(s(&group)))
+                .with_topics(vec![
+                    offset_delete_request::OffsetDeleteRequestTopic::default()
+                        .with_name(TopicName(s("t")))
+                        .with_partitions(vec![
+                            offset_delete_request::OffsetDeleteRequestPartition::default()
+                                .with_partition_index(1),
+                        ]),
+                ]);
+            let resp: OffsetDeleteResponse = call(&b, ApiKey::OffsetDelete, 0, &od).await;
+            assert_eq!(resp.error_code, 0);
+            let resp: DeleteGroupsResponse = call(
+                &b,
+                ApiKey::DeleteGroups,
+                xv,
+                &DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s(&group))]),
+            )
+            .await;
+            assert_eq!(resp.results[0].error_code, 0);
+        }
+    }
+}
