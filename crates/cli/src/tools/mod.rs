@@ -8,6 +8,7 @@ pub mod configs;
 pub mod console_consumer;
 pub mod console_producer;
 pub mod delete_records;
+pub mod dump_log;
 pub mod get_offsets;
 pub mod json;
 pub mod log_dirs;
@@ -27,6 +28,7 @@ const TOOLS: &[(&str, Run)] = &[
     ("get-offsets", get_offsets::run),
     ("delete-records", delete_records::run),
     ("log-dirs", log_dirs::run),
+    ("dump-log", dump_log::run),
 ];
 
 /// Whether `name` is a tool of this module.
