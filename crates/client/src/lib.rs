@@ -277,7 +277,9 @@ impl Connection {
             if len < 0 || len as usize > RESPONSE_BYTES_MAX {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
-                    format!("response size {len} out of range"),
+                    format!(
+                        "the peer does not speak the Kafka protocol (response size {len} out of range); check --bootstrap-server"
+                    ),
                 ));
             }
             let mut body = vec![0u8; len as usize];

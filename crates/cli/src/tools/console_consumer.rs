@@ -314,7 +314,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let s = settings(&p)?;
     let mut processed = 0u64;
     let r = common::block_on(consume(&s, &mut processed));
-    eprintln!("Processed a total of {processed} messages");
+    // Kafka prints this at exit; after a failure before any record it would only add a
+    // second line to the one-line error.
+    if r.is_ok() || processed > 0 {
+        eprintln!("Processed a total of {processed} messages");
+    }
     r
 }
 

@@ -184,15 +184,14 @@ pub fn help_text(tool: &str, usage: &str, opts: &[Opt], examples: &str) -> Strin
     out.trim_end().to_string()
 }
 
-/// Parses `k=v` pairs (from repeated flags) into (key, value), trimming blanks around `=`.
-/// Errors name the offending entry.
+/// Parses `k=v` pairs (from repeated flags) into (key, value) at the first `=`, as Kafka's
+/// `parseKeyValueArgs` does: the value is kept verbatim (a separator may be a blank), the key
+/// is trimmed. Errors name the offending entry.
 pub fn key_values(entries: &[String], flag: &str) -> anyhow::Result<Vec<(String, String)>> {
     entries
         .iter()
         .map(|e| match e.split_once('=') {
-            Some((k, v)) if !k.trim().is_empty() => {
-                Ok((k.trim().to_string(), v.trim().to_string()))
-            }
+            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
             _ => Err(anyhow::anyhow!(
                 "invalid {flag} '{e}': all entries must be in the format \"key=val\""
             )),
@@ -234,7 +233,7 @@ mod tests {
         assert_eq!(p.values("config"), ["x=1", "y = 2"]);
         assert_eq!(
             key_values(p.values("config"), "--config").unwrap(),
-            vec![("x".into(), "1".into()), ("y".into(), "2".into())]
+            vec![("x".into(), "1".into()), ("y".into(), " 2".into())]
         );
     }
 

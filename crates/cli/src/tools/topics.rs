@@ -194,7 +194,7 @@ async fn create(client: &mut Client, p: &Parsed) -> anyhow::Result<()> {
                 .map(|(k, v)| {
                     CreatableTopicConfig::default()
                         .with_name(StrBytes::from_string(k))
-                        .with_value(Some(StrBytes::from_string(v)))
+                        .with_value(Some(StrBytes::from_string(v.trim().to_string())))
                 })
                 .collect(),
         );
