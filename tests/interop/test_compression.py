@@ -90,3 +90,18 @@ def test_keyless_records_on_compacted_topic_are_refused(broker):
     err, base = w.parse_produce_response_v3(w.read_frame(s))
     assert (err, base) == (0, 0)
     s.close()
+
+
+def test_null_header_key_is_invalid_record(broker):
+    topic = unique_topic("nullhdr")
+    create_topic(broker.bootstrap, topic, 1)
+    # One record with one header whose key length is -1 (null).
+    body = (w.i8(0) + w.varint(0) + w.varint(0) + w.varint(1) + b"k" + w.varint(1) + b"v"
+            + w.varint(1) + w.varint(-1) + w.varint(1) + b"x")
+    rec = w.varint(len(body)) + body
+    batch = w.record_batch([b"placeholder"], raw_records=rec)
+    s = w.connect(broker.port)
+    s.sendall(w.produce_request_v3(1, topic, 0, batch))
+    err, base = w.parse_produce_response_v3(w.read_frame(s))
+    s.close()
+    assert (err, base) == (INVALID_RECORD, -1)

@@ -319,3 +319,59 @@ def test_control_without_idempotence_shows_duplicates(broker_factory):
     assert missing == [], f"{len(missing)} acknowledged records lost (acks=all must not lose data even without idempotence)"
     if dups == 0:
         pytest.fail("the control run without idempotence shows no duplicates: the faults are not biting, so the idempotent run proves nothing")
+
+
+def describe_producers(port: int, topic: str, partitions: list[int]):
+    """DescribeProducers v0 over a raw socket -> {partition: (error, [(pid, epoch, last_seq)])}."""
+    import kafka_wire as w
+
+    body = (w.uvarint(2) + w.compact_string(topic) + w.uvarint(len(partitions) + 1)
+            + b"".join(w.i32(p) for p in partitions) + w.uvarint(0) + w.uvarint(0))
+    s = w.connect(port)
+    try:
+        s.sendall(w.request(61, 0, 5, body, flexible=True))
+        payload = w.read_frame(s)
+    finally:
+        s.close()
+    assert payload is not None, "broker closed the connection"
+    r = w.Reader(payload)
+    assert r.take(">i") == 5
+    r.skip_tags()
+    r.take(">i")  # throttle
+    out = {}
+    for _ in range(r.uvarint() - 1):
+        assert r.compact_string() == topic
+        for _ in range(r.uvarint() - 1):
+            part, err = r.take(">i"), r.take(">h")
+            r.compact_string()
+            producers = []
+            for _ in range(r.uvarint() - 1):
+                pid, epoch, last_seq, _ts, _ce, _txn = r.take(">q"), r.take(">i"), r.take(">i"), r.take(">q"), r.take(">i"), r.take(">q")
+                r.skip_tags()
+                producers.append((pid, epoch, last_seq))
+            r.skip_tags()
+            out[part] = (err, producers)
+        r.skip_tags()
+    return out
+
+
+def test_describe_producers_shows_idempotent_producer_state(broker):
+    topic = unique_topic("descprod")
+    create_topic(broker.bootstrap, topic, 2)
+    p = Producer({"bootstrap.servers": broker.bootstrap, "enable.idempotence": True, "acks": "all"})
+    for i in range(250):
+        p.produce(topic, value=b"%d" % i, partition=0)
+    assert p.flush(20) == 0
+    got = describe_producers(broker.port, topic, [0, 1, 7])
+    assert got[1] == (0, [])
+    assert got[7][0] == 3  # UNKNOWN_TOPIC_OR_PARTITION
+    err, producers = got[0]
+    assert err == 0 and len(producers) == 1, got
+    pid, epoch, last_seq = producers[0]
+    assert pid >= 0 and epoch == 0 and last_seq == 249
+    # The state survives a kill -9 (rebuilt from the log) and a clean restart (snapshot).
+    broker.kill()
+    broker.start()
+    assert describe_producers(broker.port, topic, [0])[0] == (0, [(pid, 0, 249)])
+    broker.restart()
+    assert describe_producers(broker.port, topic, [0])[0] == (0, [(pid, 0, 249)])

@@ -320,11 +320,16 @@ fn validate_records(
         owned = Some(decompressed);
         owned.as_deref().expect("just set")
     };
-    let recs = records::decode_all(data, h.records_count).map_err(|e| {
-        invalid(
+    let recs = records::decode_all(data, h.records_count).map_err(|e| match e {
+        // Kafka: "Invalid null header key found in headers" is an InvalidRecordException.
+        records::RecordError::NullHeaderKey => invalid(
+            ErrorCode::InvalidRecord,
+            "Invalid null header key found in headers",
+        ),
+        e => invalid(
             ErrorCode::CorruptMessage,
             format!("Records are malformed: {e}"),
-        )
+        ),
     })?;
     let mut errors = Vec::new();
     for (i, r) in recs.iter().enumerate() {
