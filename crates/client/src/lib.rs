@@ -17,6 +17,7 @@
 //!   them otherwise).
 //! - Knows nothing of broker internals: only the wire format.
 
+pub mod groups;
 pub mod records;
 
 use std::collections::{BTreeMap, HashMap};
