@@ -18,6 +18,7 @@
 //! - Knows nothing of broker internals: only the wire format.
 
 pub mod groups;
+pub mod producer;
 pub mod records;
 
 use std::collections::{BTreeMap, HashMap};

@@ -13,6 +13,7 @@ pub mod get_offsets;
 pub mod json;
 pub mod log_dirs;
 pub mod opts;
+pub mod producer_perf_test;
 pub mod topics;
 
 use std::process::ExitCode;
@@ -29,6 +30,7 @@ const TOOLS: &[(&str, Run)] = &[
     ("delete-records", delete_records::run),
     ("log-dirs", log_dirs::run),
     ("dump-log", dump_log::run),
+    ("producer-perf-test", producer_perf_test::run),
 ];
 
 /// Whether `name` is a tool of this module.
