@@ -141,9 +141,20 @@ fn topic_entries(broker: &Broker, topic: &str) -> Result<Vec<Entry>, (ErrorCode,
                 synonyms.push((s.to_string(), v.clone(), ConfigSource::StaticBroker));
             }
         }
-        if let Some(first) = d.synonyms.first() {
-            if let Some(def) = config::broker_def(first).and_then(|b| b.default) {
-                synonyms.push((first.to_string(), def.to_string(), ConfigSource::Default));
+        // Kafka lists the broker key whose built-in default applies (log.retention.hours for
+        // retention.ms), else the topic config's own default.
+        match d
+            .synonyms
+            .iter()
+            .find_map(|s| config::broker_def(s).and_then(|b| b.default.map(|v| (*s, v))))
+        {
+            Some((name, v)) => {
+                synonyms.push((name.to_string(), v.to_string(), ConfigSource::Default))
+            }
+            None => {
+                if let Some(v) = d.default {
+                    synonyms.push((d.name.to_string(), v.to_string(), ConfigSource::Default));
+                }
             }
         }
         out.push(Entry {

@@ -25,5 +25,9 @@ pub fn handle(broker: &Arc<Broker>, h: &RequestHeader, req: HeartbeatRequest) ->
         );
         (r, vec![])
     });
-    HeartbeatResponse::default().with_error_code(groups::code(r))
+    let code = groups::code(r);
+    if code != 0 {
+        tracing::debug!(group = %req.group_id.0, member = %req.member_id, generation = req.generation_id, error = code, "Heartbeat refused");
+    }
+    HeartbeatResponse::default().with_error_code(code)
 }

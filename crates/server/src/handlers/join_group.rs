@@ -54,6 +54,7 @@ pub async fn handle(
         supports_skip_assignment: v >= 9,
         new_member_suffix: uuid::Uuid::new_v4().to_string(),
     };
+    tracing::debug!(group = %req.group_id.0, member = %req.member_id, "JoinGroup received");
     let out = broker
         .groups
         .parked(broker, |c, id, now| c.join(id, jr, now))
@@ -93,5 +94,6 @@ pub async fn handle(
             r
         })
         .collect();
+    tracing::debug!(group = %req.group_id.0, member = %resp.member_id, generation = resp.generation_id, error = resp.error_code, "JoinGroup answered");
     resp
 }

@@ -43,6 +43,7 @@ pub async fn handle(
             .map(|a| (a.member_id.to_string(), a.assignment.to_vec()))
             .collect(),
     };
+    tracing::debug!(group = %req.group_id.0, member = %req.member_id, "SyncGroup received");
     let out = broker
         .groups
         .parked(broker, |c, id, now| c.sync(id, sr, now))
@@ -58,5 +59,6 @@ pub async fn handle(
         resp.protocol_type = s.protocol_type.map(sb);
         resp.protocol_name = s.protocol_name.map(sb);
     }
+    tracing::debug!(group = %req.group_id.0, member = %req.member_id, generation = req.generation_id, error = resp.error_code, "SyncGroup answered");
     resp
 }
