@@ -528,70 +528,82 @@ impl Producer {
         token: u64,
     ) -> Result<()> {
         let size = 24 + key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len);
-        let cfg = &self.shared.config;
         loop {
-            let wake_sender;
-            {
-                let mut st = self.shared.state.lock().expect("producer state");
-                if let Some(e) = &st.error {
-                    return Err(ClientError::Protocol(e.clone()));
+            match self.append(partition, key, value, timestamp_ms, token, size)? {
+                None => self.shared.space.notified().await,
+                Some(None) => return Ok(()),
+                Some(Some(sender)) => {
+                    self.shared.senders[sender].wake.notify_one();
+                    // Give the sender a chance to run on a single-threaded runtime.
+                    tokio::task::yield_now().await;
+                    return Ok(());
                 }
-                if st.buffered > 0 && st.buffered + size > cfg.buffer_memory {
-                    drop(st);
-                    self.shared.space.notified().await;
-                    continue;
-                }
-                let p = match partition {
-                    Some(p) if p >= 0 && (p as usize) < self.partitions => p as usize,
-                    Some(p) => {
-                        return Err(ClientError::Protocol(format!(
-                            "partition {p} of {} does not exist",
-                            self.shared.topic
-                        )))
-                    }
-                    None => {
-                        if st.sticky_bytes >= cfg.batch_size {
-                            st.sticky = (st.sticky + 1) % self.partitions;
-                            st.sticky_bytes = 0;
-                        }
-                        st.sticky_bytes += size;
-                        st.sticky
-                    }
-                };
-                st.buffered += size;
-                let ps = &mut st.parts[p];
-                let mut sealed = false;
-                if ps
-                    .open
-                    .as_ref()
-                    .is_some_and(|b| b.count > 0 && b.buf.len() + size > cfg.batch_size)
-                {
-                    let full = ps.open.take().expect("checked");
-                    ps.ready.push_back(full);
-                    sealed = true;
-                }
-                let created = ps.open.is_none();
-                let b = ps.open.get_or_insert_with(|| {
-                    Batch::new(cfg.batch_size.max(size + BATCH_HEADER_BYTES), timestamp_ms)
-                });
-                let delta = timestamp_ms - b.base_ts;
-                put_record(&mut b.buf, delta, b.count, key, value);
-                b.count += 1;
-                b.max_ts = b.max_ts.max(timestamp_ms);
-                b.tokens.push(token);
-                b.payload_bytes += (size - 24) as u64;
-                if created {
-                    st.pending += 1;
-                }
-                wake_sender = (sealed || created).then_some(st.parts[p].sender);
             }
-            if let Some(s) = wake_sender {
-                self.shared.senders[s].wake.notify_one();
-                // Give the sender a chance to run on a single-threaded runtime.
-                tokio::task::yield_now().await;
-            }
-            return Ok(());
         }
+    }
+
+    /// The locked part of [`Producer::send`]: `None` when the buffer is full; else appended,
+    /// with the sender to wake when a batch was sealed or created.
+    fn append(
+        &self,
+        partition: Option<i32>,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        timestamp_ms: i64,
+        token: u64,
+        size: usize,
+    ) -> Result<Option<Option<usize>>> {
+        let cfg = &self.shared.config;
+        let mut st = self.shared.state.lock().expect("producer state");
+        if let Some(e) = &st.error {
+            return Err(ClientError::Protocol(e.clone()));
+        }
+        if st.buffered > 0 && st.buffered + size > cfg.buffer_memory {
+            return Ok(None);
+        }
+        let p = match partition {
+            Some(p) if p >= 0 && (p as usize) < self.partitions => p as usize,
+            Some(p) => {
+                return Err(ClientError::Protocol(format!(
+                    "partition {p} of {} does not exist",
+                    self.shared.topic
+                )))
+            }
+            None => {
+                if st.sticky_bytes >= cfg.batch_size {
+                    st.sticky = (st.sticky + 1) % self.partitions;
+                    st.sticky_bytes = 0;
+                }
+                st.sticky_bytes += size;
+                st.sticky
+            }
+        };
+        st.buffered += size;
+        let ps = &mut st.parts[p];
+        let mut sealed = false;
+        if ps
+            .open
+            .as_ref()
+            .is_some_and(|b| b.count > 0 && b.buf.len() + size > cfg.batch_size)
+        {
+            let full = ps.open.take().expect("checked");
+            ps.ready.push_back(full);
+            sealed = true;
+        }
+        let created = ps.open.is_none();
+        let b = ps.open.get_or_insert_with(|| {
+            Batch::new(cfg.batch_size.max(size + BATCH_HEADER_BYTES), timestamp_ms)
+        });
+        let delta = timestamp_ms - b.base_ts;
+        put_record(&mut b.buf, delta, b.count, key, value);
+        b.count += 1;
+        b.max_ts = b.max_ts.max(timestamp_ms);
+        b.tokens.push(token);
+        b.payload_bytes += (size - 24) as u64;
+        if created {
+            st.pending += 1;
+        }
+        Ok(Some((sealed || created).then_some(st.parts[p].sender)))
     }
 
     /// Sends every buffered record and waits until all are delivered (or the producer fails).

@@ -7,8 +7,10 @@ pub mod common;
 pub mod configs;
 pub mod console_consumer;
 pub mod console_producer;
+pub mod consumer_perf_test;
 pub mod delete_records;
 pub mod dump_log;
+pub mod e2e_latency;
 pub mod get_offsets;
 pub mod json;
 pub mod log_dirs;
@@ -31,6 +33,8 @@ const TOOLS: &[(&str, Run)] = &[
     ("log-dirs", log_dirs::run),
     ("dump-log", dump_log::run),
     ("producer-perf-test", producer_perf_test::run),
+    ("consumer-perf-test", consumer_perf_test::run),
+    ("e2e-latency", e2e_latency::run),
 ];
 
 /// Whether `name` is a tool of this module.

@@ -17,6 +17,7 @@ use strom_client::Client;
 use strom_protocol::batch::Compression;
 
 use super::common;
+use super::consumer_perf_test::emit;
 use super::opts::{self, arg, flag, Opt, Parse};
 
 const USAGE: &str = "This tool is used to verify the producer performance. Transactions (--transactional-id, --transaction-duration-ms, transactional.id) are not supported yet.";
@@ -64,7 +65,6 @@ pub fn expand_multi_value(args: &[String], flag: &str) -> Vec<String> {
 /// least 2 ms.
 #[derive(Debug)]
 pub struct Throttler {
-    start_ms: i64,
     target: f64,
     sleep_time_ns: i64,
     sleep_deficit_ns: i64,
@@ -74,9 +74,8 @@ const MIN_SLEEP_NS: i64 = 2_000_000;
 
 impl Throttler {
     /// `target` records/s; negative: no throttling.
-    pub fn new(target: f64, start_ms: i64) -> Throttler {
+    pub fn new(target: f64) -> Throttler {
         Throttler {
-            start_ms,
             target,
             sleep_time_ns: if target > 0.0 {
                 (1e9 / target) as i64
@@ -87,13 +86,15 @@ impl Throttler {
         }
     }
 
-    /// Whether `amount_so_far` records by `send_start_ms` are ahead of the target rate.
-    pub fn should_throttle(&self, amount_so_far: u64, send_start_ms: i64) -> bool {
+    /// Whether `amount_so_far` records sent `elapsed_sec` after the start are ahead of the
+    /// target rate. Kafka measures the elapsed time in whole milliseconds, which never
+    /// throttles a run that sends its first thousands of records within one millisecond; this
+    /// takes the time at microsecond resolution.
+    pub fn should_throttle(&self, amount_so_far: u64, elapsed_sec: f64) -> bool {
         if self.target < 0.0 {
             return false;
         }
-        let elapsed_sec = (send_start_ms - self.start_ms) as f32 / 1000.0;
-        elapsed_sec > 0.0 && (amount_so_far as f64 / f64::from(elapsed_sec)) > self.target
+        elapsed_sec > 0.0 && (amount_so_far as f64 / elapsed_sec) > self.target
     }
 
     /// Adds one record's sleep to the deficit; returns how long to sleep now, if the deficit
@@ -174,7 +175,7 @@ impl Stats {
         self.window_bytes += bytes;
         self.window_total_latency += i64::from(latency_ms);
         self.window_max_latency = self.window_max_latency.max(latency_ms);
-        if self.iteration % self.sampling == 0 {
+        if self.iteration.is_multiple_of(self.sampling) {
             self.latencies.push(latency_ms);
         }
         self.iteration += 1;
@@ -443,11 +444,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         if list.is_empty() {
             anyhow::bail!("--payload-file {path} holds no payload between delimiters");
         }
-        println!(
+        emit(&format!(
             "Reading payloads from: {}",
             std::fs::canonicalize(path).map_or(path.into(), |p| p.display().to_string())
-        );
-        println!("Number of messages read: {}", list.len());
+        ));
+        emit(&format!("Number of messages read: {}", list.len()));
         Payload::File(list)
     } else {
         Payload::Monotonic
@@ -520,14 +521,15 @@ async fn perf(
             let latency = (now_ns.saturating_sub(*t) / 1_000_000) as i32;
             let bytes = each + if i as u64 + 1 == n { extra } else { 0 };
             if let Some(line) = s.record(latency, bytes, now) {
-                println!("{line}");
+                emit(&line);
             }
         }
     });
     let producer = Producer::new(&mut client, &topic, config.clone(), on_delivery)
         .await
         .map_err(|e| anyhow::anyhow!("cannot produce to {topic}: {e}"))?;
-    let mut throttler = Throttler::new(throughput, start_ms);
+    let mut throttler = Throttler::new(throughput);
+    let loop_start_ns = start.elapsed().as_nanos() as u64;
     let mut mono = String::new();
     for i in 0..num_records {
         let value: &[u8] = match &payload {
@@ -545,7 +547,7 @@ async fn perf(
         producer
             .send(None, None, Some(value), send_ms, send_ns)
             .await?;
-        if throttler.should_throttle(i, send_ms) {
+        if throttler.should_throttle(i, (send_ns - loop_start_ns) as f64 / 1e9) {
             if let Some(d) = throttler.throttle() {
                 if d == Duration::MAX {
                     std::future::pending::<()>().await;
@@ -557,7 +559,7 @@ async fn perf(
     }
     let closed = producer.close().await;
     let mut s = stats.lock().expect("stats");
-    println!("{}", s.total_line(now_ms()));
+    emit(&s.total_line(now_ms()));
     if print_metrics {
         let elapsed = start.elapsed().as_secs_f64();
         let id = &config.client_id;
@@ -575,10 +577,10 @@ async fn perf(
             ),
             ("outgoing-batch-total", s.batches as f64),
         ];
-        println!("\nMetric Name{:>60}Value", "");
+        emit(&format!("\nMetric Name{:>60}Value", ""));
         for (name, v) in rows {
             let key = format!("producer-metrics:{name}:{{client-id={id}}}");
-            println!("{key:<70} : {v:.3}");
+            emit(&format!("{key:<70} : {v:.3}"));
         }
     }
     if let Some(e) = &s.first_error {
@@ -626,20 +628,21 @@ mod tests {
 
     #[test]
     fn throttler_follows_kafka() {
-        let mut t = Throttler::new(1000.0, 0);
+        let mut t = Throttler::new(1000.0);
         // At 1000 records/s, 1 ms per record: sleeps come in 2 ms steps.
-        assert!(!t.should_throttle(5, 0), "no elapsed time: no throttling");
-        assert!(t.should_throttle(5, 4));
-        assert!(!t.should_throttle(3, 4));
+        assert!(!t.should_throttle(5, 0.0), "no elapsed time: no throttling");
+        assert!(t.should_throttle(5, 0.004));
+        assert!(!t.should_throttle(3, 0.004));
+        assert!(t.should_throttle(2, 0.000_5), "sub-millisecond resolution");
         assert_eq!(t.throttle(), None);
         assert_eq!(t.throttle(), Some(Duration::from_millis(2)));
         t.slept();
         assert_eq!(t.throttle(), None);
-        let un = Throttler::new(-1.0, 0);
-        assert!(!un.should_throttle(1_000_000, 1));
-        let mut zero = Throttler::new(0.0, 0);
+        let un = Throttler::new(-1.0);
+        assert!(!un.should_throttle(1_000_000, 0.001));
+        let mut zero = Throttler::new(0.0);
         assert_eq!(zero.throttle(), Some(Duration::MAX));
-        let mut slow = Throttler::new(10.0, 0);
+        let mut slow = Throttler::new(10.0);
         assert_eq!(slow.throttle(), Some(Duration::from_millis(100)));
     }
 
