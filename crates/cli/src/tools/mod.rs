@@ -8,6 +8,7 @@ pub mod configs;
 pub mod console_consumer;
 pub mod console_producer;
 pub mod consumer_perf_test;
+pub mod consumer_groups;
 pub mod delete_records;
 pub mod dump_log;
 pub mod e2e_latency;
@@ -35,6 +36,7 @@ const TOOLS: &[(&str, Run)] = &[
     ("producer-perf-test", producer_perf_test::run),
     ("consumer-perf-test", consumer_perf_test::run),
     ("e2e-latency", e2e_latency::run),
+    ("consumer-groups", consumer_groups::run),
 ];
 
 /// Whether `name` is a tool of this module.
