@@ -390,12 +390,33 @@ impl Producer {
         config: ProducerConfig,
         on_delivery: OnDelivery,
     ) -> Result<Producer> {
-        let resp = client.metadata(Some(&[topic.to_string()])).await?;
-        let info = topics_of(&resp)
-            .into_iter()
-            .find(|t| t.name == topic)
-            .ok_or_else(|| ClientError::Protocol(format!("no metadata for topic {topic}")))?;
-        check(info.error_code, None)?;
+        // As Kafka's producer: ask for auto-creation, and wait (here up to 5 s) while the topic
+        // is unknown or its leaders are not elected yet.
+        let waited = Instant::now();
+        let info = loop {
+            let resp = client
+                .metadata_with(Some(&[topic.to_string()]), true)
+                .await?;
+            let info = topics_of(&resp)
+                .into_iter()
+                .find(|t| t.name == topic)
+                .ok_or_else(|| ClientError::Protocol(format!("no metadata for topic {topic}")))?;
+            let leaderless = info.partitions.iter().any(|p| p.leader < 0);
+            let retriable = matches!(info.error_code, 3 | 5) || leaderless;
+            if !retriable || waited.elapsed() >= Duration::from_secs(5) {
+                if info.error_code == 3 {
+                    return Err(ClientError::Kafka {
+                        code: 3,
+                        message: Some(format!(
+                            "Topic {topic} not present in metadata after 5000 ms"
+                        )),
+                    });
+                }
+                check(info.error_code, None)?;
+                break info;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
         let (producer_id, producer_epoch) = if config.idempotence {
             let req = InitProducerIdRequest::default()
                 .with_transactional_id(None)
