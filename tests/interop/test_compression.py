@@ -105,3 +105,39 @@ def test_null_header_key_is_invalid_record(broker):
     err, base = w.parse_produce_response_v3(w.read_frame(s))
     s.close()
     assert (err, base) == (INVALID_RECORD, -1)
+
+
+def test_produce_v8_carries_record_errors_and_error_message(broker):
+    """Produce v8+ responses name the bad records (`record_errors`) and say why
+    (`error_message`), as Kafka fills them."""
+    compacted = unique_topic("compact8")
+    create_topic(broker.bootstrap, compacted, 1, config={"cleanup.policy": "compact"})
+    batch = w.record_batch([b"a", b"b", b"c"])  # three keyless records
+    body = (w.string(None) + w.i16(-1) + w.i32(10000) + w.i32(1) + w.string(compacted)
+            + w.i32(1) + w.i32(0) + w.i32(len(batch)) + batch)
+    s = w.connect(broker.port)
+    s.sendall(w.request(0, 8, 9, body))
+    r = w.Reader(w.read_frame(s))
+    s.close()
+    assert r.take(">i") == 9
+    assert r.take(">i") == 1
+    (n,) = (r.take(">h"),)
+    r.pos += n
+    assert r.take(">i") == 1
+    index, err, base, append_time, log_start = r.take(">i"), r.take(">h"), r.take(">q"), r.take(">q"), r.take(">q")
+    assert (index, err, base, append_time, log_start) == (0, INVALID_RECORD, -1, -1, -1)
+    errors = []
+    for _ in range(r.take(">i")):
+        bi = r.take(">i")
+        ln = r.take(">h")
+        msg = r.b[r.pos:r.pos + ln].decode()
+        r.pos += ln
+        errors.append((bi, msg))
+    ln = r.take(">h")
+    message = r.b[r.pos:r.pos + ln].decode()
+    r.pos += ln
+    assert [i for i, _ in errors] == [0, 1, 2], errors
+    assert all("without key" in m for _, m in errors), errors
+    assert "without key" in message
+    assert r.take(">i") == 0  # throttle time
+    assert r.pos == len(r.b)

@@ -113,6 +113,7 @@ class Member:
         self.owned: set[int] = set()
         self.events: list[dict] = []
         self.assign_count = 0
+        self.incremental = cfg.get("assignor") == "cooperative-sticky"
         self.lock = threading.Lock()
         conf = {"lib": lib, "bootstrap": bootstrap, "topic": topic, "group": group,
                 "session_ms": SESSION_MS, **cfg}
@@ -134,7 +135,11 @@ class Member:
             with self.lock:
                 self.events.append(ev)
                 if ev["ev"] == "assign":
-                    self.owned = set(ev["parts"])
+                    # Cooperative rebalancing (KIP-429) reports only the added partitions.
+                    if self.incremental:
+                        self.owned |= set(ev["parts"])
+                    else:
+                        self.owned = set(ev["parts"])
                     self.assign_count += 1
                 elif ev["ev"] == "revoke":
                     self.owned -= set(ev["parts"])
@@ -259,6 +264,30 @@ def test_committed_offsets_survive_restart(broker_factory, members):
         lasts = [o for q, o in got1 if q == p]
         if lasts and firsts:
             assert min(firsts) == max(lasts) + 1, f"partition {p} resumed at {min(firsts)}"
+
+
+def test_cooperative_sticky_rebalancing(broker_factory, members):
+    """librdkafka's cooperative-sticky assignor (KIP-429) over the classic protocol: members
+    keep their partitions across rebalances and only moved partitions are revoked."""
+    b = broker_factory(GROUP_BROKER)
+    topic = unique_topic("coop")
+    create_topic(b.bootstrap, topic, 6)
+    group = unique_topic("g")
+    members.append(Member("c0", "ck", b.bootstrap, topic, group, assignor="cooperative-sticky"))
+    wait_for(lambda: balanced(members, 6, 6), 40, "the first member owns all six partitions")
+    members.append(Member("c1", "ck", b.bootstrap, topic, group, assignor="cooperative-sticky"))
+    wait_for(lambda: balanced(members, 6, 3), 40, "two members own three partitions each")
+    kept = members[0].parts()
+    # Sticky and incremental: the first member gave up exactly the three it no longer owns.
+    with members[0].lock:
+        revoked = [p for e in members[0].events if e["ev"] == "revoke" for p in e["parts"]]
+    assert sorted(revoked) == sorted(set(range(6)) - kept), f"c0 revoked {revoked}, kept {kept}"
+    members.append(Member("c2", "ck", b.bootstrap, topic, group, assignor="cooperative-sticky"))
+    wait_for(lambda: balanced(members, 6, 2), 40, "three members own two partitions each")
+    killed_at = time.time()
+    members[2].kill()
+    wait_for(lambda: balanced(members[:2], 6, 3), SESSION_MS / 1000 + 15, "the survivors take over")
+    check_intervals(members, {"c2": killed_at})
 
 
 @pytest.mark.parametrize("lib", ["kp", "ak"])
