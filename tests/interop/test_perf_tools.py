@@ -216,3 +216,22 @@ def test_missing_topic(broker):
     assert p.returncode != 0
     assert p.stderr.strip().splitlines() == [p.stderr.strip()], p.stderr
     assert p.stderr.startswith("Topic nope does not exist"), p.stderr
+
+
+def test_broker_killed_mid_run_fails_in_one_line(broker):
+    create(broker, "perf-kill")
+    p = subprocess.Popen(
+        [str(BIN / "kafka-producer-perf-test.sh"), "--topic", "perf-kill", "--num-records", "100000",
+         "--record-size", "100", "--throughput", "2000",
+         "--producer-props", f"bootstrap.servers={broker.bootstrap}"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        import time
+        time.sleep(1.5)
+        broker.kill()
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode != 0, (out, err)
+    assert len(err.strip().splitlines()) == 1, err

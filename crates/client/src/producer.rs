@@ -679,6 +679,10 @@ fn fail(shared: &Shared, msg: String) {
     drop(st);
     shared.space.notify_one();
     shared.idle.notify_one();
+    for s in &shared.senders {
+        s.capacity.notify_one();
+        s.wake.notify_one();
+    }
 }
 
 /// Drains ready batches of sender `idx` into Produce requests.
@@ -696,6 +700,9 @@ async fn sender_loop(
     let mut frame = BytesMut::with_capacity(cfg.batch_size * 2 + 256);
     loop {
         while cfg.acks != 0 && me.in_flight.load(Ordering::Acquire) >= cfg.max_in_flight {
+            if shared.state.lock().expect("producer state").error.is_some() {
+                return;
+            }
             me.capacity.notified().await;
         }
         let mut batches: Vec<(i32, Batch)> = Vec::new();

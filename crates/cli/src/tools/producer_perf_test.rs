@@ -507,8 +507,7 @@ async fn perf(
         if let Some(e) = d.error {
             s.errors += 1;
             if s.first_error.is_none() {
-                s.first_error = Some(e.to_string());
-                eprintln!("Error sending to {}: {e}", d.partition);
+                s.first_error = Some(format!("partition {}: {e}", d.partition));
             }
             return;
         }
