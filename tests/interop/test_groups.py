@@ -346,3 +346,30 @@ def test_static_member_restart_keeps_partitions(broker_factory, members):
     assert bb.assign_count == b_assigns, "the other member saw a rebalance"
     assert bb.parts() == set(range(6)) - before_a
     del static
+
+
+def test_offsets_of_empty_group_expire(broker_factory):
+    """Committed offsets of a group with no members expire after offsets.retention.minutes
+    (here 1 minute, checked every second), and the expiry survives a restart."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    b = broker_factory({**GROUP_BROKER, "offsets.retention.minutes": "1", "offsets.retention.check.interval.ms": "1000"})
+    topic = unique_topic("exp")
+    create_topic(b.bootstrap, topic, 1)
+    group = unique_topic("g")
+    c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": group, "enable.auto.commit": False})
+    c.commit(offsets=[TopicPartition(topic, 0, 5)], asynchronous=False)
+    assert c.committed([TopicPartition(topic, 0)], timeout=10)[0].offset == 5
+    c.close()
+
+    def committed():
+        k = Consumer({"bootstrap.servers": b.bootstrap, "group.id": group, "enable.auto.commit": False})
+        try:
+            return k.committed([TopicPartition(topic, 0)], timeout=10)[0].offset
+        finally:
+            k.close()
+
+    assert committed() == 5, "expired too early"
+    wait_for(lambda: committed() < 0, 90, "the committed offset to expire")
+    b.restart()
+    assert committed() < 0, "an expired offset came back after a restart (no tombstone?)"

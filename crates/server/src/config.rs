@@ -177,6 +177,8 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     def("offsets.topic.replication.factor", T::Short, Some("3"), Valid::Range(1, i16::MAX as i64), &[], "Replication of __consumer_offsets."),
     def("offsets.topic.segment.bytes", T::Int, Some("104857600"), Valid::Range(1, i32::MAX as i64), &[], "Segment size of __consumer_offsets."),
     def("offsets.retention.minutes", T::Int, Some("10080"), Valid::Range(1, i32::MAX as i64), &[], "Committed offset retention."),
+    def("offsets.retention.check.interval.ms", T::Long, Some("600000"), Valid::Range(1, i64::MAX), &[], "How often expired committed offsets are removed."),
+    def("offset.metadata.max.bytes", T::Int, Some("4096"), Valid::Range(0, i32::MAX as i64), &[], "Largest metadata string kept with a committed offset."),
     def("transaction.state.log.replication.factor", T::Short, Some("3"), Valid::Range(1, i16::MAX as i64), &[], "Replication of __transaction_state."),
     def("transaction.state.log.min.isr", T::Int, Some("2"), Valid::Range(1, i32::MAX as i64), &[], "min ISR of __transaction_state."),
     def("transaction.state.log.num.partitions", T::Int, Some("50"), Valid::Range(1, i32::MAX as i64), &[], "Partitions of __transaction_state."),
