@@ -21,7 +21,7 @@ Commands:
   server-stop           Stop the Strom servers started from this machine (SIGTERM, by pid).
   storage               random-uuid | format -t <cluster-id> -c <server.properties> | info -c <file>
   topics, console-producer, console-consumer, configs, broker-api-versions, get-offsets,
-  delete-records, log-dirs, dump-log
+  delete-records, log-dirs, dump-log, producer-perf-test, consumer-perf-test, e2e-latency
                         Kafka's operator tools, with the flags of kafka-<tool>.sh.
   --version             Print the version.
 
