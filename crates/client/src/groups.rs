@@ -431,6 +431,302 @@ impl Client {
     }
 }
 
+/// Errors of a group member that mean "join again" (REBALANCE_IN_PROGRESS,
+/// ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID is not one of them).
+pub fn needs_rejoin(e: &ClientError) -> bool {
+    matches!(
+        e,
+        ClientError::Kafka {
+            code: 22 | 25 | 27,
+            ..
+        }
+    )
+}
+
+/// A member of a consumer group over the classic protocol, as a Kafka consumer is: JoinGroup
+/// (with KIP-394's member-id round), the `range` assignor when elected leader, SyncGroup,
+/// Heartbeat, OffsetCommit with its generation, LeaveGroup. Owns a connection to the
+/// coordinator whose timeout covers the rebalance timeout, since JoinGroup is parked there
+/// until the group is ready.
+pub struct Membership {
+    conn: crate::Connection,
+    group: String,
+    topics: Vec<String>,
+    session_timeout_ms: i32,
+    rebalance_timeout_ms: i32,
+    member_id: String,
+    generation_id: i32,
+    /// The partitions assigned in the current generation, sorted.
+    pub assignment: Vec<TopicPartition>,
+}
+
+impl Membership {
+    /// Finds the coordinator of `group` and joins it subscribed to `topics`, returning once
+    /// an assignment is in hand. Errors: the broker's error codes, or a timeout.
+    pub async fn join(
+        client: &mut Client,
+        group: &str,
+        topics: &[String],
+        session_timeout_ms: i32,
+        rebalance_timeout_ms: i32,
+    ) -> Result<Membership> {
+        let coordinator = client.find_coordinator(group).await?;
+        let timeout =
+            std::time::Duration::from_millis(rebalance_timeout_ms as u64) + client.config.timeout;
+        let conn =
+            crate::Connection::connect(&coordinator.addr(), &client.config.client_id, timeout)
+                .await?;
+        let mut m = Membership {
+            conn,
+            group: group.to_string(),
+            topics: topics.to_vec(),
+            session_timeout_ms,
+            rebalance_timeout_ms,
+            member_id: String::new(),
+            generation_id: -1,
+            assignment: Vec::new(),
+        };
+        m.rejoin(client).await?;
+        Ok(m)
+    }
+
+    /// The member id the coordinator gave this member.
+    pub fn member_id(&self) -> &str {
+        &self.member_id
+    }
+
+    /// Joins again (after a rebalance started) and syncs the new assignment. `client`
+    /// supplies partition counts when this member leads.
+    pub async fn rejoin(&mut self, client: &mut Client) -> Result<()> {
+        use kafka_protocol::messages::consumer_protocol_subscription::ConsumerProtocolSubscription;
+        use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+        use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+        use kafka_protocol::protocol::Encodable;
+
+        let sub = ConsumerProtocolSubscription::default()
+            .with_topics(self.topics.iter().map(|t| sb(t)).collect());
+        let mut metadata = bytes::BytesMut::new();
+        bytes::BufMut::put_i16(&mut metadata, 0);
+        sub.encode(&mut metadata, 0)
+            .map_err(|e| ClientError::Protocol(format!("encoding subscription: {e}")))?;
+        let metadata = metadata.freeze();
+        for _attempt in 0..5 {
+            let v = self.conn.version_for::<JoinGroupRequest>()?;
+            let mut req = JoinGroupRequest::default()
+                .with_group_id(GroupId(sb(&self.group)))
+                .with_session_timeout_ms(self.session_timeout_ms)
+                .with_member_id(sb(&self.member_id))
+                .with_protocol_type(StrBytes::from_static_str("consumer"))
+                .with_protocols(vec![JoinGroupRequestProtocol::default()
+                    .with_name(StrBytes::from_static_str("range"))
+                    .with_metadata(metadata.clone())]);
+            if v >= 1 {
+                req.rebalance_timeout_ms = self.rebalance_timeout_ms;
+            }
+            let resp: JoinGroupResponse = self.conn.send_version(&req, v).await?;
+            match resp.error_code {
+                // MEMBER_ID_REQUIRED (KIP-394): join again with the id handed out.
+                79 => {
+                    self.member_id = resp.member_id.to_string();
+                    continue;
+                }
+                // UNKNOWN_MEMBER_ID: start over without an id.
+                25 => {
+                    self.member_id.clear();
+                    continue;
+                }
+                // REBALANCE_IN_PROGRESS can answer a join raced by another member.
+                27 => continue,
+                code => check(code, None)?,
+            }
+            self.member_id = resp.member_id.to_string();
+            self.generation_id = resp.generation_id;
+            let assignments = if resp.leader == resp.member_id {
+                self.assign_range(client, &resp.members).await?
+            } else {
+                Vec::new()
+            };
+            let v = self.conn.version_for::<SyncGroupRequest>()?;
+            let mut sync = SyncGroupRequest::default()
+                .with_group_id(GroupId(sb(&self.group)))
+                .with_generation_id(self.generation_id)
+                .with_member_id(sb(&self.member_id))
+                .with_assignments(
+                    assignments
+                        .into_iter()
+                        .map(|(m, a)| {
+                            SyncGroupRequestAssignment::default()
+                                .with_member_id(sb(&m))
+                                .with_assignment(a)
+                        })
+                        .collect(),
+                );
+            if v >= 5 {
+                sync.protocol_type = Some(StrBytes::from_static_str("consumer"));
+                sync.protocol_name = Some(StrBytes::from_static_str("range"));
+            }
+            let sresp: SyncGroupResponse = self.conn.send_version(&sync, v).await?;
+            match sresp.error_code {
+                22 | 25 | 27 => {
+                    if sresp.error_code == 25 {
+                        self.member_id.clear();
+                    }
+                    continue;
+                }
+                code => check(code, None)?,
+            }
+            self.assignment = decode_assignment(&sresp.assignment)?;
+            return Ok(());
+        }
+        Err(ClientError::Protocol(format!(
+            "could not join group {} after 5 attempts (the group kept rebalancing)",
+            self.group
+        )))
+    }
+
+    /// Kafka's `RangeAssignor`: per topic, members subscribed to it sorted by member id get
+    /// consecutive ranges, the first ones one partition more. Returns member id -> encoded
+    /// assignment (ConsumerProtocolAssignment v0).
+    async fn assign_range(
+        &self,
+        client: &mut Client,
+        members: &[kafka_protocol::messages::join_group_response::JoinGroupResponseMember],
+    ) -> Result<Vec<(String, bytes::Bytes)>> {
+        use kafka_protocol::messages::consumer_protocol_subscription::ConsumerProtocolSubscription;
+        let mut subs: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for m in members {
+            let mut buf = bytes::Bytes::copy_from_slice(&m.metadata);
+            let topics = if buf.len() >= 2 {
+                let v = bytes::Buf::get_i16(&mut buf)
+                    .clamp(0, ConsumerProtocolSubscription::VERSIONS.max);
+                ConsumerProtocolSubscription::decode(&mut buf, v)
+                    .map(|s| s.topics.iter().map(|t| t.to_string()).collect())
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            subs.insert(m.member_id.to_string(), topics);
+        }
+        let mut all: Vec<String> = subs.values().flatten().cloned().collect();
+        all.sort();
+        all.dedup();
+        let md = client.metadata(Some(&all)).await?;
+        let mut out: BTreeMap<String, Vec<TopicPartition>> =
+            subs.keys().map(|m| (m.clone(), Vec::new())).collect();
+        for t in crate::topics_of(&md) {
+            if t.error_code != 0 {
+                continue;
+            }
+            let consumers: Vec<&String> = subs
+                .iter()
+                .filter(|(_, ts)| ts.contains(&t.name))
+                .map(|(m, _)| m)
+                .collect();
+            if consumers.is_empty() {
+                continue;
+            }
+            let n = t.partitions.len();
+            let per = n / consumers.len();
+            let extra = n % consumers.len();
+            let mut next = 0;
+            for (i, m) in consumers.iter().enumerate() {
+                let count = per + usize::from(i < extra);
+                for p in &t.partitions[next..next + count] {
+                    out.get_mut(*m)
+                        .expect("every member has an entry")
+                        .push((t.name.clone(), p.partition));
+                }
+                next += count;
+            }
+        }
+        out.into_iter()
+            .map(|(m, tps)| {
+                use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition as Tp;
+                use kafka_protocol::protocol::Encodable;
+                let a = ConsumerProtocolAssignment::default().with_assigned_partitions(
+                    by_topic(&tps)
+                        .into_iter()
+                        .map(|(t, ps)| {
+                            Tp::default()
+                                .with_topic(TopicName(sb(t)))
+                                .with_partitions(ps)
+                        })
+                        .collect(),
+                );
+                let mut buf = bytes::BytesMut::new();
+                bytes::BufMut::put_i16(&mut buf, 0);
+                a.encode(&mut buf, 0)
+                    .map_err(|e| ClientError::Protocol(format!("encoding assignment: {e}")))?;
+                Ok((m, buf.freeze()))
+            })
+            .collect()
+    }
+
+    /// One heartbeat. Errors: REBALANCE_IN_PROGRESS and friends ([`needs_rejoin`]) when the
+    /// member must [`Membership::rejoin`].
+    pub async fn heartbeat(&mut self) -> Result<()> {
+        let req = HeartbeatRequest::default()
+            .with_group_id(GroupId(sb(&self.group)))
+            .with_generation_id(self.generation_id)
+            .with_member_id(sb(&self.member_id));
+        let resp = self.conn.send(&req).await?;
+        check(resp.error_code, None)
+    }
+
+    /// Commits `offsets` in this member's generation. Errors: the first partition error
+    /// (ILLEGAL_GENERATION or REBALANCE_IN_PROGRESS when a rebalance overtook the commit).
+    pub async fn commit(&mut self, offsets: &BTreeMap<TopicPartition, i64>) -> Result<()> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
+        for ((t, p), off) in offsets {
+            topics.entry(t.as_str()).or_default().push(
+                OffsetCommitRequestPartition::default()
+                    .with_partition_index(*p)
+                    .with_committed_offset(*off)
+                    .with_committed_leader_epoch(-1)
+                    .with_committed_metadata(Some(StrBytes::from_static_str(""))),
+            );
+        }
+        let req = OffsetCommitRequest::default()
+            .with_group_id(GroupId(sb(&self.group)))
+            .with_generation_id_or_member_epoch(self.generation_id)
+            .with_member_id(sb(&self.member_id))
+            .with_topics(
+                topics
+                    .into_iter()
+                    .map(|(t, ps)| {
+                        OffsetCommitRequestTopic::default()
+                            .with_name(TopicName(sb(t)))
+                            .with_partitions(ps)
+                    })
+                    .collect(),
+            );
+        let resp = self.conn.send(&req).await?;
+        for t in &resp.topics {
+            for p in &t.partitions {
+                check(p.error_code, None)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Leaves the group (LeaveGroup), so the others rebalance at once.
+    pub async fn leave(&mut self) -> Result<()> {
+        use kafka_protocol::messages::leave_group_request::MemberIdentity;
+        let v = self.conn.version_for::<LeaveGroupRequest>()?;
+        let mut req = LeaveGroupRequest::default().with_group_id(GroupId(sb(&self.group)));
+        if v >= 3 {
+            req.members = vec![MemberIdentity::default().with_member_id(sb(&self.member_id))];
+        } else {
+            req.member_id = sb(&self.member_id);
+        }
+        let resp: LeaveGroupResponse = self.conn.send_version(&req, v).await?;
+        check(resp.error_code, None)
+    }
+}
+
 /// Kafka's exception class and message for the error codes group administration meets
 /// (`org.apache.kafka.common.errors.GroupNotEmptyException: The group is not empty.`), as
 /// Kafka's tools print a failed future; other codes fall back to the code's name.

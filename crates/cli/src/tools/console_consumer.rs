@@ -1,5 +1,6 @@
-//! `strom console-consumer`: Kafka's `kafka-console-consumer.sh` without consumer groups
-//! (yet). Reads the partitions of `--topic` (or every topic matching `--include`) from the
+//! `strom console-consumer`: Kafka's `kafka-console-consumer.sh`. With `--group` (or
+//! `group.id`) it joins the consumer group (range assignor), starts from the group's committed
+//! offsets and commits what it printed every 5 s and at exit. Reads the partitions of `--topic` (or every topic matching `--include`) from the
 //! latest offset, `--from-beginning`, or `--partition` + `--offset`, and prints each record
 //! with Kafka's `DefaultMessageFormatter` (`print.*`, `key.separator`, `line.separator`,
 //! `headers.separator`, `null.literal`). Stops at `--max-messages`, after `--timeout-ms`
@@ -205,6 +206,8 @@ struct Settings {
     formatter: Formatter,
     skip_on_error: bool,
     client: strom_client::ClientConfig,
+    /// `--group` or `group.id`: join this consumer group and commit offsets.
+    group: Option<String>,
 }
 
 fn settings(p: &Parsed) -> anyhow::Result<Settings> {
@@ -236,11 +239,6 @@ fn settings(p: &Parsed) -> anyhow::Result<Settings> {
     if p.has("offset") && !p.has("partition") {
         anyhow::bail!("The partition is required when offset is specified.");
     }
-    if let Some(g) = p.value("group") {
-        anyhow::bail!(
-            "--group {g}: consumer groups are not yet supported by Strom's console-consumer; drop --group to read without committing offsets"
-        );
-    }
     if let Some(f) = p.value("formatter") {
         if !f.ends_with("DefaultMessageFormatter") {
             anyhow::bail!(
@@ -270,8 +268,15 @@ fn settings(p: &Parsed) -> anyhow::Result<Settings> {
         p.values("consumer-property"),
         "--consumer-property",
     )?);
-    if consumer_props.contains_key("group.id") {
-        anyhow::bail!("group.id: consumer groups are not yet supported by Strom's console-consumer; remove group.id");
+    let group = match (p.value("group"), consumer_props.get("group.id")) {
+        (Some(g), Some(id)) if g != id => anyhow::bail!(
+            "The group ids provided in different places (directly using '--group': {g}, via property 'group.id': {id}) do not match; give one"
+        ),
+        (Some(g), _) => Some(g.to_string()),
+        (None, id) => id.cloned(),
+    };
+    if group.is_some() && p.has("partition") {
+        anyhow::bail!("Options group and partition cannot be specified together: a group member reads the partitions the group assigns it");
     }
     let isolation = p
         .value("isolation-level")
@@ -302,6 +307,7 @@ fn settings(p: &Parsed) -> anyhow::Result<Settings> {
         formatter: Formatter::from_props(&fprops),
         skip_on_error: p.has("skip-message-on-error"),
         client: common::client_config(&consumer_props),
+        group,
     })
 }
 
@@ -449,24 +455,39 @@ async fn consume(s: &Settings, processed: &mut u64) -> anyhow::Result<()> {
                 .unwrap_or(0),
         };
     }
+    let mut member = match &s.group {
+        Some(g) => Some(join_group(&mut client, s, g, &mut parts).await?),
+        None => None,
+    };
+    let mut last_commit = Instant::now();
     let stdout = std::io::stdout();
     let mut last_record = Instant::now();
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
+        if let Some(m) = member.as_mut() {
+            if last_commit.elapsed() >= GROUP_COMMIT_INTERVAL {
+                last_commit = Instant::now();
+                group_tick(&mut client, s, m, &mut parts).await?;
+            }
+        }
         if s.max_messages.is_some_and(|m| *processed >= m) {
-            return Ok(());
+            break;
         }
         if let Some(t) = s.timeout {
             if last_record.elapsed() >= t {
-                return Ok(());
+                break;
             }
         }
         if parts.is_empty() {
             // --include matched nothing yet: wait for topics to appear.
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                _ = &mut ctrl_c => return Ok(()),
+                _ = &mut ctrl_c => break,
+            }
+            if member.is_some() {
+                // A member without partitions waits for the next rebalance (group_tick).
+                continue;
             }
             parts = assignment(&mut client, s).await?;
             let all: Vec<&Assigned> = parts.iter().collect();
@@ -486,7 +507,7 @@ async fn consume(s: &Settings, processed: &mut u64) -> anyhow::Result<()> {
         });
         let fetched = tokio::select! {
             r = fetch_once(&mut client, &mut parts, s, max_wait) => r?,
-            _ = &mut ctrl_c => return Ok(()),
+            _ = &mut ctrl_c => break,
         };
         if fetched.is_empty() {
             continue;
@@ -495,7 +516,13 @@ async fn consume(s: &Settings, processed: &mut u64) -> anyhow::Result<()> {
         let mut out = Vec::new();
         for (partition, rec) in fetched {
             if s.max_messages.is_some_and(|m| *processed >= m) {
-                break;
+                // Not printed: the group must not commit past it. Keyed by partition number
+                // only, so with several topics a same-numbered partition may commit lower
+                // (read again later), never higher.
+                for a in parts.iter_mut().filter(|a| a.partition == partition) {
+                    a.position = a.position.min(rec.offset);
+                }
+                continue;
             }
             s.formatter.write(&mut out, partition, &rec);
             *processed += 1;
@@ -503,8 +530,91 @@ async fn consume(s: &Settings, processed: &mut u64) -> anyhow::Result<()> {
         let mut lock = stdout.lock();
         if lock.write_all(&out).and_then(|_| lock.flush()).is_err() {
             // stdout closed (a pipe into `head`): stop quietly, as Kafka does.
-            return Ok(());
+            break;
         }
+    }
+    if let Some(mut m) = member {
+        m.commit(&positions(&parts)).await?;
+        let _ = m.leave().await;
+    }
+    Ok(())
+}
+
+/// How often a group member heartbeats and commits what it printed.
+const GROUP_COMMIT_INTERVAL: Duration = Duration::from_secs(3);
+
+/// The next offset to read of every assigned partition: what a group member commits.
+fn positions(parts: &[Assigned]) -> BTreeMap<(String, i32), i64> {
+    parts
+        .iter()
+        .filter(|a| a.position >= 0)
+        .map(|a| ((a.topic.clone(), a.partition), a.position))
+        .collect()
+}
+
+/// Joins `group` subscribed to the topics of `parts`, keeps only the assigned partitions and
+/// starts each at the group's committed offset, else at the start policy.
+async fn join_group(
+    client: &mut Client,
+    s: &Settings,
+    group: &str,
+    parts: &mut Vec<Assigned>,
+) -> anyhow::Result<strom_client::groups::Membership> {
+    let mut topics: Vec<String> = parts.iter().map(|a| a.topic.clone()).collect();
+    topics.sort();
+    topics.dedup();
+    let m = strom_client::groups::Membership::join(client, group, &topics, 10_000, 30_000).await?;
+    start_assigned(client, s, group, &m, parts).await?;
+    Ok(m)
+}
+
+async fn start_assigned(
+    client: &mut Client,
+    s: &Settings,
+    group: &str,
+    m: &strom_client::groups::Membership,
+    parts: &mut Vec<Assigned>,
+) -> anyhow::Result<()> {
+    let mut all = assignment(client, s).await?;
+    all.retain(|a| m.assignment.contains(&(a.topic.clone(), a.partition)));
+    let committed = client.fetch_offsets(group).await?;
+    let ts = if s.start == Start::Earliest { -2 } else { -1 };
+    let fresh: Vec<&Assigned> = all
+        .iter()
+        .filter(|a| !committed.contains_key(&(a.topic.clone(), a.partition)))
+        .collect();
+    let offsets = list_offsets(client, &fresh, ts, s.isolation_level).await?;
+    for a in &mut all {
+        let tp = (a.topic.clone(), a.partition);
+        a.position = match committed.get(&tp) {
+            Some(c) => c.offset,
+            None => offsets.get(&tp).copied().unwrap_or(0),
+        };
+    }
+    *parts = all;
+    Ok(())
+}
+
+/// Commits what was printed and heartbeats; on a rebalance, joins again and takes the new
+/// assignment.
+async fn group_tick(
+    client: &mut Client,
+    s: &Settings,
+    m: &mut strom_client::groups::Membership,
+    parts: &mut Vec<Assigned>,
+) -> anyhow::Result<()> {
+    let r = match m.commit(&positions(parts)).await {
+        Ok(()) => m.heartbeat().await,
+        Err(e) => Err(e),
+    };
+    match r {
+        Ok(()) => Ok(()),
+        Err(e) if strom_client::groups::needs_rejoin(&e) => {
+            m.rejoin(client).await?;
+            let group = s.group.clone().expect("a member has a group");
+            start_assigned(client, s, &group, m, parts).await
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
