@@ -362,3 +362,80 @@ def test_bad_input_is_one_line_and_fast(broker):
     assert line.startswith(f"cannot connect to {closed}"), line
     line = fails(broker, "--describe", "--group", "g", server="10.255.255.1:9092")
     assert "10.255.255.1:9092" in line, line
+
+
+CONSOLE = REPO / "bin" / "kafka-console-consumer.sh"
+
+
+def console_group_read(broker, group: str, topic: str, *extra: str) -> list[tuple[int, int]]:
+    """Runs console-consumer in `group`; returns the (partition, offset) of each printed record."""
+    p = subprocess.run(
+        [str(CONSOLE), "--bootstrap-server", broker.bootstrap, "--topic", topic, "--group", group,
+         "--property", "print.partition=true", "--property", "print.offset=true",
+         "--property", "print.value=false", *extra],
+        capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert p.returncode == 0, p.stderr
+    out = []
+    for line in p.stdout.splitlines():
+        part, off = line.split("\t")
+        out.append((int(part.removeprefix("Partition:")), int(off.removeprefix("Offset:"))))
+    assert p.stderr.strip().endswith(f"Processed a total of {len(out)} messages"), p.stderr
+    return out
+
+
+def test_console_consumer_group_commits_what_it_printed(broker_factory):
+    b = broker_factory(**GROUP_BROKER)
+    topic, _ = setup_topic(b)
+    group = unique_topic("g")
+    first = console_group_read(b, group, topic, "--from-beginning", "--max-messages", "12")
+    assert len(first) == 12
+    printed: dict[int, list[int]] = {}
+    for part, off in first:
+        printed.setdefault(part, []).append(off)
+    for offs in printed.values():
+        assert offs == list(range(len(offs))), printed
+    rows = by_partition(table(ok(b, "--describe", "--group", group)[0], OFFSETS_HEADER))
+    # Exactly what was printed is committed: next offset per partition, lag the rest.
+    for q in range(PARTITIONS):
+        done = len(printed.get(q, []))
+        assert (rows[q]["CURRENT-OFFSET"], rows[q]["LAG"]) == (str(done), str(PER_PARTITION - done)), rows[q]
+
+    # A second run in the group resumes at the committed offsets: the complement, no repeats.
+    second = console_group_read(b, group, topic, "--timeout-ms", "3000")
+    assert sorted(first + second) == [(q, o) for q in range(PARTITIONS) for o in range(PER_PARTITION)]
+    rows = by_partition(table(ok(b, "--describe", "--group", group)[0], OFFSETS_HEADER))
+    assert {q: (r["CURRENT-OFFSET"], r["LAG"]) for q, r in rows.items()} == {q: ("10", "0") for q in range(3)}
+
+    # After a reset to earliest the group reads everything again.
+    ok(b, "--reset-offsets", "--group", group, "--all-topics", "--to-earliest", "--execute")
+    third = console_group_read(b, group, topic, "--timeout-ms", "3000")
+    assert sorted(third) == [(q, o) for q in range(PARTITIONS) for o in range(PER_PARTITION)]
+
+
+def test_console_consumer_shares_a_group_with_librdkafka(broker_factory):
+    b = broker_factory(**GROUP_BROKER)
+    topic, _ = setup_topic(b)
+    group = unique_topic("g")
+    c = group_consumer(b, group)
+    console = None
+    try:
+        join_and_read(c, topic, 0)
+        console = subprocess.Popen(
+            [str(CONSOLE), "--bootstrap-server", b.bootstrap, "--topic", topic, "--group", group,
+             "--timeout-ms", "20000"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=REPO)
+
+        def shared():
+            c.poll(0.2)  # lets librdkafka take part in the rebalance
+            _, out, _ = tool(b, "--describe", "--group", group, "--members")
+            rows = table(out, ["GROUP", "CONSUMER-ID", "HOST", "CLIENT-ID", "#PARTITIONS"])
+            counts = sorted(int(r["#PARTITIONS"]) for r in rows)
+            return counts == [1, 2] and rows
+
+        rows = wait_for(shared, 60, "librdkafka and console-consumer to share 3 partitions")
+        assert {r["CLIENT-ID"] for r in rows} == {"cg-test-client", "strom-tools"}, rows
+    finally:
+        c.close()
+        if console is not None:
+            console.terminate()
+            console.wait(timeout=10)
