@@ -20,7 +20,7 @@ Commands:
                         node on localhost:9092 with data in ./data.
   server-stop           Stop the Strom servers started from this machine (SIGTERM, by pid).
   storage               random-uuid | format -t <cluster-id> -c <server.properties> | info -c <file>
-  topics, console-producer, console-consumer, configs, broker-api-versions, get-offsets,
+  topics, console-producer, console-consumer, consumer-groups, configs, broker-api-versions, get-offsets,
   delete-records, log-dirs, dump-log, producer-perf-test, consumer-perf-test, e2e-latency
                         Kafka's operator tools, with the flags of kafka-<tool>.sh.
   --version             Print the version.
