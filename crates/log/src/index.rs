@@ -20,7 +20,10 @@
 //!
 //! Crash semantics: the active segment's index files are preallocated to
 //! `segment.index.bytes` (zero-filled) and trimmed to their entries when the segment rolls or
-//! the log closes. Entries are written with `pwrite` and not fsynced on their own. On load the
+//! the log closes. Entries are written with `pwrite`, in runs of up to
+//! [`limits::INDEX_WRITE_BATCH_ENTRIES`] (and at trim and sync), not one syscall per entry, and
+//! are not fsynced on their own: a crash may lose the unwritten tail, which recovery rebuilds
+//! (the active segment is always at or past the recovery point). On load the
 //! valid entries are the longest prefix that keeps the ordering rules above; everything after
 //! it must be zero padding, positions must lie inside the `.log` file and offsets inside the
 //! segment, else the index is corrupt and is rebuilt from the `.log` file (the index is never
@@ -101,10 +104,12 @@ impl Entry for TimeEntry {
     }
 }
 
-/// An index file kept in memory as a `Vec` of entries and written through with `pwrite`.
+/// An index file kept in memory as a `Vec` of entries and written behind with `pwrite`.
 pub(crate) struct Index<E: Entry> {
     file: File,
     entries: Vec<E>,
+    /// Entries `[0, written)` are in the file; the rest are still to be written.
+    written: usize,
     /// Entries the file has room for (its preallocated length / entry size).
     max_entries: usize,
 }
@@ -136,6 +141,7 @@ impl<E: Entry> Index<E> {
         Ok(Index {
             file,
             entries: Vec::new(),
+            written: 0,
             max_entries,
         })
     }
@@ -169,6 +175,7 @@ impl<E: Entry> Index<E> {
         let max_entries = (len as usize / E::SIZE).max(entries.len());
         Ok(Index {
             file,
+            written: entries.len(),
             entries,
             max_entries,
         })
@@ -202,11 +209,28 @@ impl<E: Entry> Index<E> {
         if self.is_full() {
             return Ok(());
         }
-        let mut buf = [0u8; 16];
-        e.encode(&mut buf[..E::SIZE]);
-        self.file
-            .write_all_at(&buf[..E::SIZE], (self.entries.len() * E::SIZE) as u64)?;
         self.entries.push(e);
+        if self.entries.len() - self.written >= limits::INDEX_WRITE_BATCH_ENTRIES {
+            self.write_pending()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the entries not yet in the file, in one `pwrite`.
+    pub fn write_pending(&mut self) -> io::Result<()> {
+        if self.written == self.entries.len() {
+            return Ok(());
+        }
+        let mut buf = vec![0u8; (self.entries.len() - self.written) * E::SIZE];
+        for (chunk, e) in buf
+            .chunks_exact_mut(E::SIZE)
+            .zip(&self.entries[self.written..])
+        {
+            e.encode(chunk);
+        }
+        self.file
+            .write_all_at(&buf, (self.written * E::SIZE) as u64)?;
+        self.written = self.entries.len();
         Ok(())
     }
 
@@ -224,8 +248,11 @@ impl<E: Entry> Index<E> {
         if n == self.entries.len() {
             return Ok(());
         }
-        let zeros = vec![0u8; (self.entries.len() - n) * E::SIZE];
-        self.file.write_all_at(&zeros, (n * E::SIZE) as u64)?;
+        if n < self.written {
+            let zeros = vec![0u8; (self.written - n) * E::SIZE];
+            self.file.write_all_at(&zeros, (n * E::SIZE) as u64)?;
+            self.written = n;
+        }
         self.entries.truncate(n);
         Ok(())
     }
@@ -237,6 +264,7 @@ impl<E: Entry> Index<E> {
 
     /// Shrinks the file to exactly its entries (segment rolled or log closed).
     pub fn trim(&mut self) -> io::Result<()> {
+        self.write_pending()?;
         self.file.set_len((self.entries.len() * E::SIZE) as u64)?;
         self.max_entries = self.entries.len();
         Ok(())
@@ -250,7 +278,8 @@ impl<E: Entry> Index<E> {
         Ok(())
     }
 
-    pub fn sync(&self) -> io::Result<()> {
+    pub fn sync(&mut self) -> io::Result<()> {
+        self.write_pending()?;
         self.file.sync_all()
     }
 }

@@ -31,3 +31,6 @@ pub const PRODUCER_BATCHES_CACHED: usize = 5;
 
 /// Producer state snapshots kept below the log start offset (the newest ones).
 pub const PRODUCER_SNAPSHOTS_KEPT: usize = 2;
+
+/// Index entries buffered before they are written to the index file in one `pwrite`.
+pub const INDEX_WRITE_BATCH_ENTRIES: usize = 256;

@@ -573,13 +573,17 @@ impl Segment {
         st.time_index.resize(index_bytes)
     }
 
-    /// fsync of the `.log` data; with `indexes` also the two index files.
+    /// fsync of the `.log` data; with `indexes` also the two index files. Index entries not
+    /// yet written are written either way.
     pub fn sync(&self, indexes: bool) -> io::Result<()> {
         self.file.sync_data()?;
+        let mut st = self.write();
         if indexes {
-            let st = self.read();
             st.offset_index.sync()?;
             st.time_index.sync()?;
+        } else {
+            st.offset_index.write_pending()?;
+            st.time_index.write_pending()?;
         }
         Ok(())
     }
