@@ -73,16 +73,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             if uuid_from_base64(&id).is_none() {
                 anyhow::bail!("cluster id '{id}' is not a base64 UUID; make one with 'strom storage random-uuid'");
             }
-            let path = config.ok_or_else(|| {
-                anyhow::anyhow!("format needs --config (-c) naming the server.properties file")
-            })?;
-            let (cfg, _) =
-                BrokerConfig::load(Some(&path), &[]).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let mut dirs = cfg.log_dirs();
-            let meta = cfg.metadata_log_dir();
-            if !dirs.contains(&meta) {
-                dirs.push(meta);
-            }
+            let cfg = load_config(config.as_deref(), "format")?;
+            let dirs = cfg.all_log_dirs();
             let mut already = Vec::new();
             for d in &dirs {
                 if read_meta_properties(d)
@@ -110,16 +102,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             Ok(())
         }
         "info" => {
-            let path = config.ok_or_else(|| {
-                anyhow::anyhow!("info needs --config (-c) naming the server.properties file")
-            })?;
-            let (cfg, _) =
-                BrokerConfig::load(Some(&path), &[]).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let mut dirs = cfg.log_dirs();
-            let meta = cfg.metadata_log_dir();
-            if !dirs.contains(&meta) {
-                dirs.push(meta);
-            }
+            let cfg = load_config(config.as_deref(), "info")?;
+            let dirs = cfg.all_log_dirs();
             let mut unformatted = Vec::new();
             for d in &dirs {
                 match read_meta_properties(d).map_err(|e| anyhow::anyhow!("{e}"))? {
@@ -139,4 +123,13 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             anyhow::bail!("unknown storage command '{other}'; use random-uuid, format or info")
         }
     }
+}
+
+/// The config file named by `-c`, for `storage <cmd>`; errors name the flag or the problem.
+fn load_config(path: Option<&std::path::Path>, cmd: &str) -> anyhow::Result<BrokerConfig> {
+    let path = path.ok_or_else(|| {
+        anyhow::anyhow!("{cmd} needs --config (-c) naming the server.properties file")
+    })?;
+    let (cfg, _) = BrokerConfig::load(Some(path), &[]).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(cfg)
 }

@@ -274,11 +274,8 @@ impl Broker {
             })?;
         }
         let meta_dir = config.metadata_log_dir();
-        let mut all_dirs = dirs.clone();
-        if !all_dirs.contains(&meta_dir) {
-            std::fs::create_dir_all(&meta_dir)?;
-            all_dirs.push(meta_dir.clone());
-        }
+        std::fs::create_dir_all(&meta_dir)?;
+        let all_dirs = config.all_log_dirs();
         let cluster_id = ensure_formatted(&all_dirs, node_id, config.get("cluster.id").as_deref())?;
         let now = clock.now_ms();
 

@@ -429,6 +429,17 @@ impl BrokerConfig {
             .collect()
     }
 
+    /// The log dirs plus the metadata log dir when it is not one of them: every dir that
+    /// holds `meta.properties`.
+    pub fn all_log_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs = self.log_dirs();
+        let meta = self.metadata_log_dir();
+        if !dirs.contains(&meta) {
+            dirs.push(meta);
+        }
+        dirs
+    }
+
     pub fn metadata_log_dir(&self) -> PathBuf {
         self.set
             .get("metadata.log.dir")
