@@ -144,3 +144,58 @@ def test_truncated_legacy_request_closes_the_connection(broker):
     assert c.sock.recv(10) == b"", "the broker answered a malformed request instead of closing"
     # And it still serves others.
     assert create_v(Conn(broker.port), 0, unique_topic("after"), 1) == (0, None)
+
+
+def offset_fetch_v0(c, group, topic, partitions):
+    body = s16(group) + struct.pack(">i", 1) + s16(topic) + struct.pack(">i", len(partitions))
+    body += b"".join(struct.pack(">i", p) for p in partitions)
+    r = c.call(9, 0, body)
+    assert r.i32() == 1 and r.s() == topic
+    out = {}
+    for _ in range(r.i32()):
+        p, off, meta, err = r.i32(), r.i64(), r.s(), r.i16()
+        out[p] = (off, meta, err)
+    r.end()
+    return out
+
+
+def test_offset_commit_v0_v1_and_offset_fetch_v0(broker):
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Conn(broker.port)
+    t = unique_topic("legacy-off")
+    assert create_v(c, 0, t, 2) == (0, None)
+    group = unique_topic("legacy-g")
+    # OffsetCommit v0: group, [topic, [partition, offset, metadata]].
+    body = s16(group) + struct.pack(">i", 1) + s16(t) + struct.pack(">i", 2)
+    body += struct.pack(">iq", 0, 42) + s16("m0") + struct.pack(">iq", 5, 1) + s16("x")
+    r = c.call(8, 0, body)
+    assert r.i32() == 1 and r.s() == t and r.i32() == 2
+    assert (r.i32(), r.i16()) == (0, 0)
+    assert (r.i32(), r.i16()) == (5, 3)  # UNKNOWN_TOPIC_OR_PARTITION
+    r.end()
+    assert offset_fetch_v0(c, group, t, [0, 1]) == {0: (42, "m0", 0), 1: (-1, "", 0)}
+    # OffsetCommit v1: adds generation and member id (outside a group: -1 and "") and a
+    # per-partition timestamp.
+    body = s16(group) + struct.pack(">i", -1) + s16("") + struct.pack(">i", 1) + s16(t)
+    body += struct.pack(">i", 1) + struct.pack(">iqq", 1, 7, -1) + s16("m1")
+    r = c.call(8, 1, body)
+    assert r.i32() == 1 and r.s() == t and r.i32() == 1 and (r.i32(), r.i16()) == (1, 0)
+    r.end()
+    assert offset_fetch_v0(c, group, t, [0, 1]) == {0: (42, "m0", 0), 1: (7, "m1", 0)}
+    # A modern client sees the same offsets.
+    k = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group})
+    try:
+        got = k.committed([TopicPartition(t, 0), TopicPartition(t, 1)], timeout=10)
+        assert [x.offset for x in got] == [42, 7]
+    finally:
+        k.close()
+    import kafka
+
+    kc = kafka.KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=group)
+    try:
+        tp = kafka.TopicPartition(t, 1)
+        meta = kc.committed(tp, metadata=True)
+        assert (meta.offset, meta.metadata) == (7, "m1")
+    finally:
+        kc.close()

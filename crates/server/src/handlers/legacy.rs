@@ -1,5 +1,6 @@
 //! Versions Kafka 3.x served and Kafka 4 dropped (KIP-896), which the generated codec no
-//! longer knows: ListOffsets v0, CreateTopics v0-v1, DeleteTopics v0, DescribeConfigs v0.
+//! longer knows: ListOffsets v0, CreateTopics v0-v1, DeleteTopics v0, DescribeConfigs v0,
+//! OffsetCommit v0-v1 and OffsetFetch v0.
 //! Each is decoded by hand into the current request type, handled by the normal handler, and
 //! its response encoded by hand in the old layout (Kafka protocol guide, "ListOffsets
 //! Request (Version: 0)" and so on). All old layouts are non-flexible: int16-length strings,
@@ -15,6 +16,10 @@ use kafka_protocol::messages::create_topics_request::{
 };
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
@@ -28,6 +33,8 @@ pub fn legacy_versions(key: ApiKey) -> Option<std::ops::RangeInclusive<i16>> {
         ApiKey::CreateTopics => Some(0..=1),
         ApiKey::DeleteTopics => Some(0..=0),
         ApiKey::DescribeConfigs => Some(0..=0),
+        ApiKey::OffsetCommit => Some(0..=1),
+        ApiKey::OffsetFetch => Some(0..=0),
         _ => None,
     }
 }
@@ -250,6 +257,75 @@ pub fn handle(
                     // v0 has `is_default` where v1+ has the source (5 = DEFAULT_CONFIG).
                     out.put_i8((c.config_source == 5) as i8);
                     out.put_i8(c.is_sensitive as i8);
+                }
+            }
+        }
+        ApiKey::OffsetCommit => {
+            // v0 commits outside any group (generation -1); v1 adds generation, member id and
+            // a per-partition commit timestamp (ignored, as Kafka 3.x ignored it for expiry
+            // once it used the broker's time). Handled with v2 semantics.
+            let mut req = OffsetCommitRequest::default()
+                .with_generation_id_or_member_epoch(-1)
+                .with_retention_time_ms(-1);
+            req.group_id = GroupId(r.string()?);
+            if v >= 1 {
+                req.generation_id_or_member_epoch = r.i32()?;
+                req.member_id = r.string()?;
+            }
+            for _ in 0..r.count(6)?.unwrap_or(0) {
+                let mut t = OffsetCommitRequestTopic::default().with_name(TopicName(r.string()?));
+                for _ in 0..r.count(14)?.unwrap_or(0) {
+                    let mut p = OffsetCommitRequestPartition::default()
+                        .with_partition_index(r.i32()?)
+                        .with_committed_offset(r.i64()?)
+                        .with_committed_leader_epoch(-1);
+                    if v >= 1 {
+                        r.i64()?;
+                    }
+                    p.committed_metadata = r.nullable_string()?;
+                    t.partitions.push(p);
+                }
+                req.topics.push(t);
+            }
+            r.done()?;
+            let h2 = header.clone().with_request_api_version(2);
+            let resp = super::offset_commit::handle(broker, &h2, req);
+            out.put_i32(resp.topics.len() as i32);
+            for t in &resp.topics {
+                put_str(&mut out, &t.name.0);
+                out.put_i32(t.partitions.len() as i32);
+                for p in &t.partitions {
+                    out.put_i32(p.partition_index);
+                    out.put_i16(p.error_code);
+                }
+            }
+        }
+        ApiKey::OffsetFetch => {
+            let mut req = OffsetFetchRequest::default();
+            req.group_id = GroupId(r.string()?);
+            let mut topics = Vec::new();
+            for _ in 0..r.count(6)?.unwrap_or(0) {
+                let mut t = OffsetFetchRequestTopic::default().with_name(TopicName(r.string()?));
+                for _ in 0..r.count(4)?.unwrap_or(0) {
+                    t.partition_indexes.push(r.i32()?);
+                }
+                topics.push(t);
+            }
+            req.topics = Some(topics);
+            r.done()?;
+            // v0 read ZooKeeper-stored offsets in old Kafka; Kafka 3.x answered it from the
+            // coordinator exactly as v1, which has the same layout.
+            let h1 = header.clone().with_request_api_version(1);
+            let resp = super::offset_fetch::handle(broker, &h1, req);
+            out.put_i32(resp.topics.len() as i32);
+            for t in &resp.topics {
+                put_str(&mut out, &t.name.0);
+                out.put_i32(t.partitions.len() as i32);
+                for p in &t.partitions {
+                    out.put_i32(p.partition_index);
+                    out.put_i64(p.committed_offset);
+                    put_nullable_str(&mut out, p.metadata.as_deref());
+                    out.put_i16(p.error_code);
                 }
             }
         }
