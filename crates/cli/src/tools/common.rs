@@ -7,7 +7,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::describe_configs_response::DescribeConfigsResult;
-use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use strom_client::{Client, ClientConfig};
 
@@ -146,6 +147,53 @@ pub fn is_internal_topic(name: &str) -> bool {
         name,
         "__consumer_offsets" | "__transaction_state" | "__share_group_state"
     )
+}
+
+/// One assigned partition and where to read next.
+pub struct Assigned {
+    pub topic: String,
+    pub topic_id: [u8; 16],
+    pub partition: i32,
+    pub leader: i32,
+    pub position: i64,
+}
+
+/// The Fetch request topics for the partitions of `parts` led by `leader`, grouped by topic
+/// (by topic id from Fetch v13 on, by name before), each read from its position with at
+/// most `partition_max_bytes`.
+pub fn fetch_topics(
+    parts: &[Assigned],
+    leader: i32,
+    version: i16,
+    partition_max_bytes: i32,
+) -> Vec<FetchTopic> {
+    let mut topics: Vec<FetchTopic> = Vec::new();
+    for a in parts.iter().filter(|a| a.leader == leader) {
+        let fp = FetchPartition::default()
+            .with_partition(a.partition)
+            .with_fetch_offset(a.position)
+            .with_partition_max_bytes(partition_max_bytes);
+        let same = |t: &FetchTopic| {
+            if version >= 13 {
+                t.topic_id.as_bytes() == &a.topic_id
+            } else {
+                t.topic.0.as_str() == a.topic
+            }
+        };
+        match topics.iter_mut().find(|t| same(t)) {
+            Some(t) => t.partitions.push(fp),
+            None => {
+                let mut t = FetchTopic::default().with_partitions(vec![fp]);
+                if version >= 13 {
+                    t.topic_id = uuid::Uuid::from_bytes(a.topic_id);
+                } else {
+                    t.topic = TopicName(StrBytes::from_string(a.topic.clone()));
+                }
+                topics.push(t);
+            }
+        }
+    }
+    topics
 }
 
 #[cfg(test)]

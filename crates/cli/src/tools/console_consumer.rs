@@ -10,14 +10,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{BrokerId, FetchRequest, ListOffsetsRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use strom_client::records::{decode_batches, ConsumerRecord};
 use strom_client::{check, topics_of, Client, TopicInfo};
 
-use super::common::{self, is_internal_topic, topic_filter};
+use super::common::{self, fetch_topics, is_internal_topic, topic_filter, Assigned};
 use super::opts::{self, arg, flag, Opt, Parse, Parsed};
 
 const USAGE: &str =
@@ -328,15 +327,6 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     r
 }
 
-/// One assigned partition and where to read next.
-struct Assigned {
-    topic: String,
-    topic_id: [u8; 16],
-    partition: i32,
-    leader: i32,
-    position: i64,
-}
-
 async fn assignment(client: &mut Client, s: &Settings) -> anyhow::Result<Vec<Assigned>> {
     let topics: Vec<TopicInfo> = match &s.topic {
         Some(t) => {
@@ -636,32 +626,7 @@ async fn fetch_once(
     for leader in leaders {
         let conn = client.conn(leader).await?;
         let v = conn.version_for::<FetchRequest>()?;
-        let mut topics: Vec<FetchTopic> = Vec::new();
-        for a in parts.iter().filter(|a| a.leader == leader) {
-            let fp = FetchPartition::default()
-                .with_partition(a.partition)
-                .with_fetch_offset(a.position)
-                .with_partition_max_bytes(1024 * 1024);
-            let same = |t: &FetchTopic| {
-                if v >= 13 {
-                    t.topic_id.as_bytes() == &a.topic_id
-                } else {
-                    t.topic.0.as_str() == a.topic
-                }
-            };
-            match topics.iter_mut().find(|t| same(t)) {
-                Some(t) => t.partitions.push(fp),
-                None => {
-                    let mut t = FetchTopic::default().with_partitions(vec![fp]);
-                    if v >= 13 {
-                        t.topic_id = uuid::Uuid::from_bytes(a.topic_id);
-                    } else {
-                        t.topic = TopicName(StrBytes::from_string(a.topic.clone()));
-                    }
-                    topics.push(t);
-                }
-            }
-        }
+        let topics = fetch_topics(parts, leader, v, 1024 * 1024);
         let mut req = FetchRequest::default()
             .with_replica_id(BrokerId(-1))
             .with_max_wait_ms(max_wait_ms)

@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{BrokerId, FetchRequest, ListOffsetsRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
@@ -18,7 +17,8 @@ use strom_client::{check, topics_of, Client};
 use strom_protocol::batch::{self, BatchFrames, BATCH_HEADER_BYTES};
 use strom_protocol::records::{decompress, Reader};
 
-use super::common;
+use super::common::Assigned;
+use super::common::{self, fetch_topics};
 use super::opts::{self, arg, flag, Opt, Parse};
 
 const USAGE: &str = "This tool is used to verify the consumer performance. Strom's client assigns every partition directly (no group membership yet): rebalance.time.ms is always 0 and no offsets are committed.";
@@ -162,15 +162,6 @@ pub fn format_time(pattern: &str, ms: i64) -> String {
         i += n;
     }
     out
-}
-
-/// One assigned partition and where to read next.
-pub struct Assigned {
-    pub topic: String,
-    pub topic_id: [u8; 16],
-    pub partition: i32,
-    pub leader: i32,
-    pub position: i64,
 }
 
 /// Every partition of `topics` (names), positioned at the earliest (`latest` false) or
@@ -331,32 +322,7 @@ pub async fn fetch_round(
     for leader in leaders {
         let conn = client.conn(leader).await?;
         let v = conn.version_for::<FetchRequest>()?;
-        let mut topics: Vec<FetchTopic> = Vec::new();
-        for a in parts.iter().filter(|a| a.leader == leader) {
-            let fp = FetchPartition::default()
-                .with_partition(a.partition)
-                .with_fetch_offset(a.position)
-                .with_partition_max_bytes(fetch_size);
-            let same = |t: &FetchTopic| {
-                if v >= 13 {
-                    t.topic_id.as_bytes() == &a.topic_id
-                } else {
-                    t.topic.0.as_str() == a.topic
-                }
-            };
-            match topics.iter_mut().find(|t| same(t)) {
-                Some(t) => t.partitions.push(fp),
-                None => {
-                    let mut t = FetchTopic::default().with_partitions(vec![fp]);
-                    if v >= 13 {
-                        t.topic_id = uuid::Uuid::from_bytes(a.topic_id);
-                    } else {
-                        t.topic = TopicName(StrBytes::from_string(a.topic.clone()));
-                    }
-                    topics.push(t);
-                }
-            }
-        }
+        let topics = fetch_topics(parts, leader, v, fetch_size);
         let mut req = FetchRequest::default()
             .with_replica_id(BrokerId(-1))
             .with_max_wait_ms(max_wait_ms)
