@@ -94,7 +94,7 @@ pub async fn handle(
         .map_err(|e| format!("bad request header: {e}"))?;
     if handlers::legacy::legacy_versions(key).is_some_and(|r| r.contains(&version)) {
         // Versions Kafka 3.x served that the generated codec no longer knows.
-        return handlers::legacy::handle(broker, &header, key, frame).map(Some);
+        return handlers::legacy::handle(broker, &header, key, frame);
     }
     let resp = match key {
         ApiKey::ApiVersions => {
@@ -112,7 +112,6 @@ pub async fn handle(
             version,
             handlers::metadata::handle(broker, &header, decode(&mut frame, version)?),
         )?,
-        ApiKey::Produce if version < 3 => handlers::produce::legacy(&header, frame)?,
         ApiKey::Produce => {
             match handlers::produce::handle(broker, &header, decode(&mut frame, version)?).await {
                 Some(r) => Some(encode(&header, key, version, &r)?),

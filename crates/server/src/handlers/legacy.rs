@@ -1,6 +1,8 @@
 //! Versions Kafka 3.x served and Kafka 4 dropped (KIP-896), which the generated codec no
 //! longer knows: ListOffsets v0, CreateTopics v0-v1, DeleteTopics v0, DescribeConfigs v0,
-//! OffsetCommit v0-v1 and OffsetFetch v0.
+//! OffsetCommit v0-v1 and OffsetFetch v0; and Produce v0-v2 (message formats 0 and 1), which
+//! Kafka 4 advertises but no longer serves (KAFKA-18659): every partition is answered with
+//! UNSUPPORTED_VERSION.
 //! Each is decoded by hand into the current request type, handled by the normal handler, and
 //! its response encoded by hand in the old layout (Kafka protocol guide, "ListOffsets
 //! Request (Version: 0)" and so on). All old layouts are non-flexible: int16-length strings,
@@ -35,6 +37,7 @@ pub fn legacy_versions(key: ApiKey) -> Option<std::ops::RangeInclusive<i16>> {
         ApiKey::DescribeConfigs => Some(0..=0),
         ApiKey::OffsetCommit => Some(0..=1),
         ApiKey::OffsetFetch => Some(0..=0),
+        ApiKey::Produce => Some(0..=2),
         _ => None,
     }
 }
@@ -127,13 +130,17 @@ fn put_nullable_str(out: &mut BytesMut, s: Option<&str>) {
     }
 }
 
-/// Handles an old-version request whose header has been decoded. `Err`: malformed, close.
+/// Handles an old-version request whose header has been decoded. `Ok(None)`: no response
+/// (acks=0 produce). `Err`: malformed, close the connection.
 pub fn handle(
     broker: &Arc<Broker>,
     header: &RequestHeader,
     key: ApiKey,
     body: Bytes,
-) -> Result<Bytes, String> {
+) -> Result<Option<Bytes>, String> {
+    if key == ApiKey::Produce {
+        return produce(header, body);
+    }
     let mut r = Reader { b: &body };
     let v = header.request_api_version;
     let mut out = BytesMut::with_capacity(128);
@@ -331,7 +338,97 @@ pub fn handle(
         }
         other => unreachable!("{other:?} has no legacy versions"),
     }
+    Ok(Some(finish(out)))
+}
+
+/// Writes the frame size into the first 4 bytes.
+fn finish(mut out: BytesMut) -> Bytes {
     let len = (out.len() - 4) as i32;
     out[0..4].copy_from_slice(&len.to_be_bytes());
-    Ok(out.freeze())
+    out.freeze()
+}
+
+/// Produce v0-v2: UNSUPPORTED_VERSION for every partition in the v0-v2 response layout
+/// (nothing for acks=0). `body` is the request after its header.
+pub fn produce(header: &RequestHeader, body: Bytes) -> Result<Option<Bytes>, String> {
+    let v = header.request_api_version;
+    let mut r = Reader { b: &body };
+    let acks = r.i16()?;
+    let _timeout = r.i32()?;
+    let mut out = BytesMut::with_capacity(64);
+    out.put_i32(0);
+    out.put_i32(header.correlation_id);
+    let topics = r.count(6)?.unwrap_or(0);
+    out.put_i32(topics as i32);
+    for _ in 0..topics {
+        put_str(&mut out, &r.string()?);
+        let parts = r.count(8)?.unwrap_or(0);
+        out.put_i32(parts as i32);
+        for _ in 0..parts {
+            let index = r.i32()?;
+            let len = r.i32()?;
+            if len > 0 {
+                r.take(len as usize)?;
+            }
+            out.put_i32(index);
+            out.put_i16(kafka_protocol::error::ResponseError::UnsupportedVersion.code());
+            out.put_i64(-1);
+            if v >= 2 {
+                out.put_i64(-1);
+            }
+        }
+    }
+    if v >= 1 {
+        out.put_i32(0);
+    }
+    Ok((acks != 0).then(|| finish(out)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v2_body(acks: i16) -> bytes::Bytes {
+        let mut b = Vec::new();
+        b.extend_from_slice(&acks.to_be_bytes());
+        b.extend_from_slice(&1000i32.to_be_bytes());
+        b.extend_from_slice(&1i32.to_be_bytes());
+        b.extend_from_slice(&1i16.to_be_bytes());
+        b.push(b't');
+        b.extend_from_slice(&1i32.to_be_bytes());
+        b.extend_from_slice(&7i32.to_be_bytes());
+        b.extend_from_slice(&3i32.to_be_bytes());
+        b.extend_from_slice(b"abc");
+        b.into()
+    }
+
+    #[test]
+    fn legacy_produce_gets_unsupported_version_per_partition() {
+        let h = RequestHeader::default()
+            .with_request_api_version(2)
+            .with_correlation_id(9);
+        let r = produce(&h, v2_body(1)).unwrap().unwrap();
+        let want_len = 4 + 4 + 2 + 1 + 4 + 4 + 2 + 8 + 8 + 4;
+        assert_eq!(
+            i32::from_be_bytes(r[0..4].try_into().unwrap()) as usize,
+            want_len
+        );
+        assert_eq!(i32::from_be_bytes(r[4..8].try_into().unwrap()), 9);
+        let err_at = 4 + 4 + 4 + 2 + 1 + 4 + 4;
+        assert_eq!(
+            i16::from_be_bytes(r[err_at..err_at + 2].try_into().unwrap()),
+            kafka_protocol::error::ResponseError::UnsupportedVersion.code()
+        );
+        assert!(produce(&h, v2_body(0)).unwrap().is_none());
+    }
+
+    #[test]
+    fn legacy_produce_rejects_truncated_and_huge_counts() {
+        let h = RequestHeader::default().with_request_api_version(1);
+        let body = v2_body(1);
+        assert!(produce(&h, body.slice(..body.len() - 1)).is_err());
+        let mut huge = body.to_vec();
+        huge[6..10].copy_from_slice(&i32::MAX.to_be_bytes());
+        assert!(produce(&h, huge.into()).is_err());
+    }
 }
