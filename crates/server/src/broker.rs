@@ -122,12 +122,6 @@ impl Partition {
         self.high_watermark.fetch_max(offset, Ordering::AcqRel);
     }
 
-    /// Lowers the high watermark after a truncation (never above the new log end offset).
-    fn clamp_high_watermark(&self) {
-        let leo = self.log.log_end_offset();
-        self.high_watermark.fetch_min(leo, Ordering::AcqRel);
-    }
-
     pub fn settings(&self) -> Arc<TopicSettings> {
         self.settings.read().clone()
     }
@@ -310,9 +304,8 @@ impl Broker {
             &|topic| log_config(&broker_cfg_snapshot, &img_for_cfg, topic),
             now,
         )?;
-        if !meta_dir.join(CLEAN_SHUTDOWN_FILE).exists() && clean {
-            // LogManager removed the marker of a shared dir; nothing else to do.
-        }
+        // Remove the marker (LogManager already did when the metadata dir is a log dir) so
+        // that a crash from here on is detected at the next start.
         let _ = std::fs::remove_file(meta_dir.join(CLEAN_SHUTDOWN_FILE));
 
         let advertised = config
@@ -756,11 +749,6 @@ impl Broker {
         std::fs::write(&marker, b"")?;
         std::fs::File::open(&marker)?.sync_all()?;
         Ok(())
-    }
-
-    /// Truncation hook (replication later): keeps the high watermark within the log.
-    pub fn after_truncate(&self, p: &Partition) {
-        p.clamp_high_watermark();
     }
 }
 

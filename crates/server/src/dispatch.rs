@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable};
 
@@ -266,7 +266,6 @@ pub async fn handle(
         )?,
         other => unreachable!("{other:?} is advertised but has no handler"),
     };
-    let _ = ctx;
     Ok(resp)
 }
 
@@ -317,6 +316,5 @@ fn api_versions_fallback(correlation_id: i32) -> Bytes {
         .expect("ApiVersions v0 always encodes");
     let len = (buf.len() - 4) as i32;
     buf[0..4].copy_from_slice(&len.to_be_bytes());
-    let _ = buf.remaining();
     buf.freeze()
 }
