@@ -11,6 +11,7 @@ use kafka_protocol::protocol::{Decodable, Encodable};
 
 use crate::broker::Broker;
 use crate::handlers;
+use crate::response::Response;
 
 /// Per-connection facts handlers may need.
 pub struct Context {
@@ -64,7 +65,7 @@ pub async fn handle(
     broker: &Arc<Broker>,
     ctx: &Context,
     mut frame: Bytes,
-) -> Result<Option<Bytes>, String> {
+) -> Result<Option<Response>, String> {
     if frame.len() < 8 {
         return Err(format!(
             "request of {} bytes is shorter than a request header",
@@ -83,7 +84,7 @@ pub async fn handle(
         if key == ApiKey::ApiVersions {
             // KIP-511: answer an unknown ApiVersions version with a v0 response carrying
             // UNSUPPORTED_VERSION and our ranges, so the client can retry with one we know.
-            return Ok(Some(api_versions_fallback(correlation_id)));
+            return Ok(Some(api_versions_fallback(correlation_id).into()));
         }
         return Err(format!(
             "unsupported version {version} of {key:?} (supported {min}..={max})"
@@ -94,7 +95,7 @@ pub async fn handle(
         .map_err(|e| format!("bad request header: {e}"))?;
     if handlers::legacy::legacy_versions(key).is_some_and(|r| r.contains(&version)) {
         // Versions Kafka 3.x served that the generated codec no longer knows.
-        return handlers::legacy::handle(broker, &header, key, frame);
+        return Ok(handlers::legacy::handle(broker, &header, key, frame)?.map(Response::from));
     }
     let resp = match key {
         ApiKey::ApiVersions => {
@@ -118,12 +119,11 @@ pub async fn handle(
                 None => None,
             }
         }
-        ApiKey::Fetch => Some(encode(
-            &header,
-            key,
-            version,
-            &handlers::fetch::handle(broker, &header, decode(&mut frame, version)?).await,
-        )?),
+        ApiKey::Fetch => {
+            let answer =
+                handlers::fetch::handle(broker, &header, decode(&mut frame, version)?).await;
+            return handlers::fetch::encode(&header, version, answer).map(Some);
+        }
         ApiKey::ListOffsets => reply(
             &header,
             key,
@@ -266,7 +266,7 @@ pub async fn handle(
         )?,
         other => unreachable!("{other:?} is advertised but has no handler"),
     };
-    Ok(resp)
+    Ok(resp.map(Response::from))
 }
 
 fn reply<T: Encodable>(

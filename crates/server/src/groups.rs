@@ -396,7 +396,9 @@ mod tests {
         let mut resp: Bytes = dispatch::handle(b, &ctx, buf.freeze())
             .await
             .unwrap_or_else(|e| panic!("{key:?} v{v}: {e}"))
-            .expect("a response");
+            .expect("a response")
+            .to_bytes()
+            .unwrap();
         resp.advance(4);
         ResponseHeader::decode(&mut resp, key.response_header_version(v)).unwrap();
         R::decode(&mut resp, v).unwrap()

@@ -13,4 +13,5 @@ pub mod handlers;
 pub mod limits;
 pub mod metadata;
 pub mod network;
+pub mod response;
 pub mod server;

@@ -5,17 +5,25 @@
 //! socket buffer. A frame whose size is zero, negative or above `socket.request.max.bytes`
 //! closes the connection before anything is allocated for it, and a frame's buffer grows only
 //! as its bytes actually arrive.
+//!
+//! Responses are written piece by piece ([`Response`]): bytes with `write`, segment-file
+//! ranges with `sendfile(2)`. A file range that comes up short (its segment was truncated
+//! after the read) cannot be patched once the size prefix is out, so the connection is closed
+//! and the client retries, as Kafka does.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, Interest};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::broker::Broker;
 use crate::dispatch;
+use crate::response::{Chunk, Response};
+use strom_log::FileSlice;
 
 /// Per-connection read buffer (kept small: idle connections should cost little).
 const READ_BUFFER_BYTES: usize = 8 * 1024;
@@ -94,9 +102,7 @@ async fn connection(
         let result = dispatch::handle(&broker, &ctx, frame).await;
         broker.requests_in_flight.fetch_sub(1, Ordering::AcqRel);
         match result {
-            Ok(Some(resp)) => {
-                wr.write_all(&resp).await?;
-            }
+            Ok(Some(resp)) => write_response(&mut wr, resp).await?,
             Ok(None) => {}
             Err(e) => {
                 tracing::info!(?peer, "closing connection: {e}");
@@ -104,6 +110,46 @@ async fn connection(
             }
         }
     }
+}
+
+/// Writes a response's pieces in order.
+async fn write_response(wr: &mut OwnedWriteHalf, resp: Response) -> Result<(), ConnectionError> {
+    for chunk in resp.chunks {
+        match chunk {
+            Chunk::Mem(b) => wr.write_all(&b).await?,
+            Chunk::File(s) => send_file(wr.as_ref(), &s).await?,
+        }
+    }
+    Ok(())
+}
+
+/// Sends `slice` from its file to the socket with sendfile(2), waiting for the socket to be
+/// writable as needed. Errors: the socket's, or `UnexpectedEof` when the file ends before the
+/// range does.
+async fn send_file(sock: &TcpStream, slice: &FileSlice) -> std::io::Result<()> {
+    let mut offset = i64::try_from(slice.position).map_err(std::io::Error::other)?;
+    let mut left = slice.len as usize;
+    while left > 0 {
+        sock.writable().await?;
+        let r = sock.try_io(Interest::WRITABLE, || {
+            nix::sys::sendfile::sendfile(sock, &*slice.file, Some(&mut offset), left)
+                .map_err(std::io::Error::from)
+        });
+        match r {
+            Ok(0) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "segment file ended {left} bytes before the range being sent (truncated?)"
+                    ),
+                ))
+            }
+            Ok(n) => left -= n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 async fn read_frame<R: AsyncReadExt + Unpin>(rd: &mut R, size: usize) -> std::io::Result<Bytes> {

@@ -1,0 +1,149 @@
+//! A response as the connection writes it: in-memory bytes and, for Fetch, ranges of segment
+//! files. File ranges are sent with `sendfile(2)`, so record bytes go from the page cache to
+//! the socket without being copied through user space (Kafka does the same with
+//! `FileChannel.transferTo`).
+//!
+//! A [`Response`] holds the whole frame, the 4-byte size prefix included.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use strom_log::FileSlice;
+
+/// One piece of a response frame.
+#[derive(Debug, Clone)]
+pub enum Chunk {
+    /// Bytes in memory.
+    Mem(Bytes),
+    /// `len` bytes of a segment file at `position`, sent with sendfile.
+    File(FileSlice),
+}
+
+/// A response frame (size prefix included), in the order its pieces go on the wire.
+#[derive(Debug, Clone, Default)]
+pub struct Response {
+    pub chunks: Vec<Chunk>,
+}
+
+impl From<Bytes> for Response {
+    fn from(b: Bytes) -> Self {
+        Response {
+            chunks: vec![Chunk::Mem(b)],
+        }
+    }
+}
+
+impl Response {
+    /// Total bytes on the wire, size prefix included.
+    pub fn len(&self) -> u64 {
+        self.chunks
+            .iter()
+            .map(|c| match c {
+                Chunk::Mem(b) => b.len() as u64,
+                Chunk::File(s) => s.len,
+            })
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The whole frame in one buffer, reading the file ranges (tests, and transports that
+    /// cannot use sendfile).
+    pub fn to_bytes(&self) -> std::io::Result<Bytes> {
+        use std::os::unix::fs::FileExt;
+        let mut out = BytesMut::with_capacity(self.len() as usize);
+        for c in &self.chunks {
+            match c {
+                Chunk::Mem(b) => out.put_slice(b),
+                Chunk::File(s) => {
+                    let at = out.len();
+                    out.resize(at + s.len as usize, 0);
+                    s.file.read_exact_at(&mut out[at..], s.position)?;
+                }
+            }
+        }
+        Ok(out.freeze())
+    }
+}
+
+/// Builds a [`Response`]: bytes are written into the current in-memory piece, and
+/// [`ResponseWriter::file`] closes it and appends a file range. [`ResponseWriter::finish`]
+/// fills in the frame's size prefix.
+#[derive(Debug)]
+pub struct ResponseWriter {
+    done: Vec<PieceMut>,
+    cur: BytesMut,
+}
+
+#[derive(Debug)]
+enum PieceMut {
+    Mem(BytesMut),
+    File(FileSlice),
+}
+
+impl Default for ResponseWriter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ResponseWriter {
+    /// A writer whose first 4 bytes are the size prefix, filled in by `finish`.
+    pub fn new() -> Self {
+        let mut cur = BytesMut::with_capacity(256);
+        cur.put_i32(0);
+        ResponseWriter {
+            done: Vec::new(),
+            cur,
+        }
+    }
+
+    /// The in-memory buffer being written.
+    pub fn buf(&mut self) -> &mut BytesMut {
+        &mut self.cur
+    }
+
+    /// Appends a file range after the bytes written so far.
+    pub fn file(&mut self, slice: FileSlice) {
+        if slice.len == 0 {
+            return;
+        }
+        let cur = std::mem::replace(&mut self.cur, BytesMut::with_capacity(128));
+        if !cur.is_empty() {
+            self.done.push(PieceMut::Mem(cur));
+        }
+        self.done.push(PieceMut::File(slice));
+    }
+
+    /// The frame, with its size prefix. Panics if the frame exceeds `i32::MAX` bytes, which
+    /// the fetch budget (an `i32`) rules out.
+    pub fn finish(mut self) -> Response {
+        if !self.cur.is_empty() {
+            let cur = std::mem::take(&mut self.cur);
+            self.done.push(PieceMut::Mem(cur));
+        }
+        let total: u64 = self
+            .done
+            .iter()
+            .map(|p| match p {
+                PieceMut::Mem(b) => b.len() as u64,
+                PieceMut::File(s) => s.len,
+            })
+            .sum();
+        let size = i32::try_from(total - 4).expect("response frame larger than i32::MAX bytes");
+        match self.done.first_mut() {
+            Some(PieceMut::Mem(b)) => b[0..4].copy_from_slice(&size.to_be_bytes()),
+            _ => unreachable!("the size prefix is always the first piece"),
+        }
+        Response {
+            chunks: self
+                .done
+                .into_iter()
+                .map(|p| match p {
+                    PieceMut::Mem(b) => Chunk::Mem(b.freeze()),
+                    PieceMut::File(s) => Chunk::File(s),
+                })
+                .collect(),
+        }
+    }
+}
