@@ -7,6 +7,7 @@
 //! consumer thread (same process, same base) records `receive time − intended send time`.
 //! Records of the first `--warmup-secs` are sent on the same schedule but not recorded.
 
+use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -236,6 +237,10 @@ fn produce_on_schedule(
         .client()
         .fetch_metadata(Some(&a.topic), Duration::from_secs(10))
         .map_err(|e| format!("metadata of {}: {e}", a.topic))?;
+    // Linux lets a sleep overrun by the thread's timer slack, 50 us by default: half an
+    // interval at 10,000 records/s.
+    rustix::thread::set_current_timer_slack(NonZeroU64::new(1))
+        .map_err(|e| format!("timer slack: {e}"))?;
     let mut value = common::payload(a.record_size, 0xe2e);
     value[..8].copy_from_slice(&run_id.to_le_bytes());
     let mut lag = histogram();
@@ -270,19 +275,16 @@ fn produce_on_schedule(
     Ok((total, lag, seconds))
 }
 
-/// Sleeps while far from `t`, then yields until it: thread sleeps overshoot by tens of µs,
-/// which at 10,000 records/s is most of an interval.
+/// Sleeps until `t`. No spinning: the load generator shares its core with librdkafka's threads
+/// and the consumer. The producer thread's timer slack is 1 ns (see [`produce_on_schedule`]),
+/// so a wake-up is late by the scheduler's latency only; `send_lag_*` in the output says how
+/// late sends were, and that lateness counts in the measured latency.
 fn wait_until(t: Instant) {
     loop {
         let now = Instant::now();
         if now >= t {
             return;
         }
-        let left = t - now;
-        if left > Duration::from_micros(300) {
-            std::thread::sleep(left - Duration::from_micros(200));
-        } else {
-            std::thread::yield_now();
-        }
+        std::thread::sleep(t - now);
     }
 }
