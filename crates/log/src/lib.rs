@@ -213,6 +213,10 @@ pub struct AppendInfo {
     /// The batch was a retry of an idempotent batch already in the log: nothing was written
     /// and the offsets are those of the original append.
     pub duplicate: bool,
+    /// `Some(offset)` when `flush.messages` asks for an fsync of everything below `offset`
+    /// before the append is acknowledged. [`Log::append`] has done it by the time it returns;
+    /// after [`Log::append_unflushed`] it is the caller's to do, with [`Log::flush_up_to`].
+    pub flush_to: Option<i64>,
 }
 
 /// Bytes of whole batches within one segment file: `len` bytes at `position`.

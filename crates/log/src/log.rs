@@ -99,6 +99,16 @@ pub struct Log {
     pending_deletes: Mutex<Vec<(i64, Vec<PathBuf>)>>,
     /// Idempotent producers; changed only under `append_lock`.
     producers: Mutex<ProducerStateManager>,
+    /// Threads fsyncing rolled segments. Joined by `close` and on drop, so nothing writes
+    /// this log's files once the `Log` is gone (a reopened log must not see late index
+    /// writes from the previous one).
+    background: Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        self.join_background();
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -254,6 +264,7 @@ impl Log {
             deleted: AtomicBool::new(false),
             pending_deletes: Mutex::new(Vec::new()),
             producers: Mutex::new(ProducerStateManager::default()),
+            background: Mutex::new(Vec::new()),
         };
         log.read_state().check(recovery_point);
         log.load_producer_state(opts.now_ms)?;
@@ -343,6 +354,23 @@ impl Log {
         assign_offsets: bool,
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
+        let info = self.append_unflushed(batches, assign_offsets, now_ms)?;
+        if let Some(offset) = info.flush_to {
+            self.flush_up_to(offset)?;
+        }
+        Ok(info)
+    }
+
+    /// [`Log::append`] without the flush that `flush.messages` may ask for: when
+    /// [`AppendInfo::flush_to`] is set, the caller must call [`Log::flush_up_to`] with it
+    /// before acknowledging the append. This lets the fsync run off the request path and
+    /// cover the appends made while it waited (group commit).
+    pub fn append_unflushed(
+        &self,
+        batches: &mut [u8],
+        assign_offsets: bool,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
         self.observe_clock(now_ms);
         let config = self.config();
         let guard = lock(&self.append_lock);
@@ -395,6 +423,7 @@ impl Log {
                         offset_of_max_timestamp: last_offset,
                         bytes: 0,
                         duplicate: true,
+                        flush_to: self.flush_needed(last_offset, &config),
                     });
                 }
             }
@@ -458,10 +487,6 @@ impl Log {
             }
         }
         drop(guard);
-        let unflushed = last_offset + 1 - self.recovery_point();
-        if unflushed >= config.flush_messages.max(1) {
-            self.flush_up_to(last_offset + 1)?;
-        }
         Ok(AppendInfo {
             first_offset,
             last_offset,
@@ -469,7 +494,15 @@ impl Log {
             offset_of_max_timestamp,
             bytes,
             duplicate: false,
+            flush_to: self.flush_needed(last_offset, &config),
         })
+    }
+
+    /// `Some(last_offset + 1)` when `flush.messages` or more messages up to `last_offset`
+    /// are not yet fsynced.
+    fn flush_needed(&self, last_offset: i64, config: &LogConfig) -> Option<i64> {
+        let unflushed = last_offset + 1 - self.recovery_point();
+        (unflushed >= config.flush_messages.max(1)).then_some(last_offset + 1)
     }
 
     /// The active segment, after rolling when this append would not fit (Kafka's
@@ -555,11 +588,14 @@ impl Log {
         if active.size() > 0 {
             let tp = self.tp.clone();
             let old = active.clone();
-            std::thread::spawn(move || {
+            let t = std::thread::spawn(move || {
                 if let Err(e) = old.sync(true) {
                     warn!(topic_partition = %tp, "fsync of rolled segment {} failed: {e}", old.base_offset);
                 }
             });
+            let mut bg = lock(&self.background);
+            bg.retain(|t| !t.is_finished());
+            bg.push(t);
         }
         Ok(seg)
     }
@@ -1071,6 +1107,7 @@ impl Log {
 
     /// Flushes, writes the active segment's final time index entry and trims its indexes.
     pub fn close(&self) -> Result<(), LogError> {
+        self.join_background();
         if self.deleted.load(Ordering::Acquire) {
             return Ok(());
         }
@@ -1089,6 +1126,15 @@ impl Log {
             remove_paths(&paths);
         }
         Ok(())
+    }
+
+    /// Waits for the background fsyncs of rolled segments.
+    fn join_background(&self) {
+        let threads: Vec<_> = lock(&self.background).drain(..).collect();
+        for t in threads {
+            // A panic there has already been reported by the thread itself.
+            let _ = t.join();
+        }
     }
 
     /// Marks the log deleted and renames its directory to `to`. Later calls fail with
