@@ -11,7 +11,7 @@ use kafka_protocol::protocol::{Decodable, Encodable};
 
 use crate::broker::Broker;
 use crate::handlers;
-use crate::response::Response;
+use crate::response::{Reply, Response};
 
 /// Per-connection facts handlers may need.
 pub struct Context {
@@ -59,13 +59,14 @@ pub fn supported(api_key: i16) -> Option<(ApiKey, i16, i16)> {
         .find(|(k, _, _)| *k as i16 == api_key)
 }
 
-/// Handles one request frame. `Ok(None)`: no response (acks=0 produce). `Err`: close the
-/// connection (malformed or unsupported request), with the reason.
+/// Handles one request frame: its effects happen before this returns; the response may wait
+/// ([`Reply::Later`], a Produce waiting for its fsync). `Err`: close the connection
+/// (malformed or unsupported request), with the reason.
 pub async fn handle(
     broker: &Arc<Broker>,
     ctx: &Context,
     mut frame: Bytes,
-) -> Result<Option<Response>, String> {
+) -> Result<Reply, String> {
     if frame.len() < 8 {
         return Err(format!(
             "request of {} bytes is shorter than a request header",
@@ -84,7 +85,7 @@ pub async fn handle(
         if key == ApiKey::ApiVersions {
             // KIP-511: answer an unknown ApiVersions version with a v0 response carrying
             // UNSUPPORTED_VERSION and our ranges, so the client can retry with one we know.
-            return Ok(Some(api_versions_fallback(correlation_id).into()));
+            return Ok(Reply::Now(api_versions_fallback(correlation_id).into()));
         }
         return Err(format!(
             "unsupported version {version} of {key:?} (supported {min}..={max})"
@@ -95,7 +96,9 @@ pub async fn handle(
         .map_err(|e| format!("bad request header: {e}"))?;
     if handlers::legacy::legacy_versions(key).is_some_and(|r| r.contains(&version)) {
         // Versions Kafka 3.x served that the generated codec no longer knows.
-        return Ok(handlers::legacy::handle(broker, &header, key, frame)?.map(Response::from));
+        return Ok(handlers::legacy::handle(broker, &header, key, frame)?
+            .map(Response::from)
+            .into());
     }
     let resp = match key {
         ApiKey::ApiVersions => {
@@ -114,15 +117,26 @@ pub async fn handle(
             handlers::metadata::handle(broker, &header, decode(&mut frame, version)?),
         )?,
         ApiKey::Produce => {
-            match handlers::produce::handle(broker, &header, decode(&mut frame, version)?).await {
-                Some(r) => Some(encode(&header, key, version, &r)?),
-                None => None,
+            let produced = handlers::produce::handle(broker, &header, decode(&mut frame, version)?);
+            if produced.waits.is_empty() {
+                match produced.resp {
+                    Some(r) => Some(encode(&header, key, version, &r)?),
+                    None => None,
+                }
+            } else {
+                let broker = broker.clone();
+                return Ok(Reply::Later(tokio::spawn(async move {
+                    match handlers::produce::finish(broker, produced).await {
+                        Some(r) => Ok(Some(encode(&header, key, version, &r)?.into())),
+                        None => Ok(None),
+                    }
+                })));
             }
         }
         ApiKey::Fetch => {
             let answer =
                 handlers::fetch::handle(broker, &header, decode(&mut frame, version)?).await;
-            return handlers::fetch::encode(&header, version, answer).map(Some);
+            return handlers::fetch::encode(&header, version, answer).map(Reply::Now);
         }
         ApiKey::ListOffsets => reply(
             &header,
@@ -266,7 +280,7 @@ pub async fn handle(
         )?,
         other => unreachable!("{other:?} is advertised but has no handler"),
     };
-    Ok(resp.map(Response::from))
+    Ok(resp.map(Response::from).into())
 }
 
 fn reply<T: Encodable>(

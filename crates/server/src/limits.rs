@@ -5,3 +5,8 @@
 /// to 32 x `max.message.bytes` for topics with a larger limit). A batch that inflates past it
 /// is refused with INVALID_RECORD rather than decompressed without end.
 pub const DECOMPRESSED_BATCH_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// Responses one connection may have waiting to be sent (requests handled, answers pending,
+/// such as Produce requests waiting for their fsync). When full, the connection stops reading
+/// requests until the oldest answer is sent.
+pub const CONNECTION_RESPONSES_QUEUED_MAX: usize = 32;

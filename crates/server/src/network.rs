@@ -1,8 +1,11 @@
 //! Listeners and connections: Kafka framing (`int32 size` + request), one task per connection.
 //!
-//! Requests on one connection are handled one after another and answered in order, as Kafka
-//! does by muting a channel while its request is in flight; pipelined requests wait in the
-//! socket buffer. A frame whose size is zero, negative or above `socket.request.max.bytes`
+//! Requests on one connection are handled one after another, and answered in order, by a
+//! reader and a writer task joined by a queue of replies. A request's effects happen before
+//! the next request is read (as in Kafka, which mutes a channel while its request is in
+//! flight), but a reply may wait in the queue while the reader goes on: a Produce waiting for
+//! its fsync (`flush.messages`) lets the next requests append, so one fsync covers them all
+//! (group commit). At most `CONNECTION_RESPONSES_QUEUED_MAX` replies wait. A frame whose size is zero, negative or above `socket.request.max.bytes`
 //! closes the connection before anything is allocated for it, and a frame's buffer grows only
 //! as its bytes actually arrive.
 //!
@@ -16,13 +19,14 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, Interest};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::broker::Broker;
 use crate::dispatch;
-use crate::response::{Chunk, Response};
+use crate::limits::CONNECTION_RESPONSES_QUEUED_MAX;
+use crate::response::{Chunk, Reply, Response};
 use strom_log::FileSlice;
 
 /// Per-connection read buffer (kept small: idle connections should cost little).
@@ -73,20 +77,56 @@ pub enum ConnectionError {
 async fn connection(
     broker: Arc<Broker>,
     stream: TcpStream,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> Result<(), ConnectionError> {
     let peer = stream.peer_addr().ok();
-    let (rd, mut wr) = stream.into_split();
+    let (rd, wr) = stream.into_split();
+    let (tx, rx) = mpsc::channel(CONNECTION_RESPONSES_QUEUED_MAX);
+    let mut writer = tokio::spawn(write_loop(broker.clone(), wr, rx));
+    let (read, written) = match read_loop(&broker, peer, rd, tx, shutdown, &mut writer).await {
+        Ok(ReadEnd::WriterEnded(w)) => (Ok(()), w),
+        // The queue is closed: the writer sends what is queued, then ends.
+        other => (other.map(|_| ()), writer.await),
+    };
+    match written {
+        Ok(Err(e)) => Err(e),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        _ => read,
+    }
+}
+
+type WriterResult = Result<Result<(), ConnectionError>, tokio::task::JoinError>;
+
+/// Why the reader stopped.
+enum ReadEnd {
+    /// The peer closed, or shutdown began.
+    Done,
+    /// The writer ended first, with this result.
+    WriterEnded(WriterResult),
+}
+
+/// Reads and handles requests one after another (each request's effects happen before the
+/// next is read) and queues their replies for the writer, in order.
+async fn read_loop(
+    broker: &Arc<Broker>,
+    peer: Option<std::net::SocketAddr>,
+    rd: OwnedReadHalf,
+    tx: mpsc::Sender<Reply>,
+    mut shutdown: watch::Receiver<bool>,
+    writer: &mut tokio::task::JoinHandle<Result<(), ConnectionError>>,
+) -> Result<ReadEnd, ConnectionError> {
     let mut rd = BufReader::with_capacity(READ_BUFFER_BYTES, rd);
     let max = broker.config.socket_request_max_bytes();
     loop {
         let size = tokio::select! {
             r = rd.read_i32() => match r {
                 Ok(s) => s,
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(ReadEnd::Done),
                 Err(e) => return Err(e.into()),
             },
-            _ = shutdown.changed() => return Ok(()),
+            _ = shutdown.changed() => return Ok(ReadEnd::Done),
+            // The writer ended (the peer stopped reading, or a reply failed): stop too.
+            w = &mut *writer => return Ok(ReadEnd::WriterEnded(w)),
         };
         if size <= 0 || size as usize > max {
             tracing::warn!(
@@ -99,17 +139,55 @@ async fn connection(
         let frame = read_frame(&mut rd, size as usize).await?;
         let ctx = dispatch::Context { peer };
         broker.requests_in_flight.fetch_add(1, Ordering::AcqRel);
-        let result = dispatch::handle(&broker, &ctx, frame).await;
-        broker.requests_in_flight.fetch_sub(1, Ordering::AcqRel);
-        match result {
-            Ok(Some(resp)) => write_response(&mut wr, resp).await?,
-            Ok(None) => {}
+        match dispatch::handle(broker, &ctx, frame).await {
+            Ok(reply) => {
+                if tx.send(reply).await.is_err() {
+                    // The writer is gone; it counted nothing for this reply.
+                    broker.requests_in_flight.fetch_sub(1, Ordering::AcqRel);
+                    return Ok(ReadEnd::Done);
+                }
+            }
             Err(e) => {
+                broker.requests_in_flight.fetch_sub(1, Ordering::AcqRel);
                 tracing::info!(?peer, "closing connection: {e}");
                 return Err(ConnectionError::Protocol(e));
             }
         }
     }
+}
+
+/// Sends the queued replies in request order, waiting for each pending one.
+async fn write_loop(
+    broker: Arc<Broker>,
+    mut wr: OwnedWriteHalf,
+    mut rx: mpsc::Receiver<Reply>,
+) -> Result<(), ConnectionError> {
+    while let Some(reply) = rx.recv().await {
+        let result = match reply {
+            Reply::None => Ok(()),
+            Reply::Now(resp) => write_response(&mut wr, resp).await,
+            Reply::Later(task) => match task.await {
+                Ok(Ok(Some(resp))) => write_response(&mut wr, resp).await,
+                Ok(Ok(None)) => Ok(()),
+                Ok(Err(e)) => Err(ConnectionError::Protocol(e)),
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => Err(ConnectionError::Protocol(format!("reply task: {e}"))),
+            },
+        };
+        broker.requests_in_flight.fetch_sub(1, Ordering::AcqRel);
+        if let Err(e) = result {
+            // Replies still queued are dropped; count them out.
+            rx.close();
+            while let Some(r) = rx.recv().await {
+                if let Reply::Later(t) = r {
+                    let _ = t.await;
+                }
+                broker.requests_in_flight.fetch_sub(1, Ordering::AcqRel);
+            }
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 /// Writes a response's pieces in order.

@@ -147,3 +147,34 @@ impl ResponseWriter {
         }
     }
 }
+
+/// What the connection does after handling one request.
+pub enum Reply {
+    /// Nothing to send (a Produce with acks=0).
+    None,
+    /// A response ready now.
+    Now(Response),
+    /// A response that is ready once the task finishes (a Produce waiting for its fsync).
+    /// The connection keeps reading and handling the next requests meanwhile and sends the
+    /// responses in request order. `Err`: close the connection, with the reason.
+    Later(tokio::task::JoinHandle<Result<Option<Response>, String>>),
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reply::None => write!(f, "Reply::None"),
+            Reply::Now(r) => write!(f, "Reply::Now({} bytes)", r.len()),
+            Reply::Later(_) => write!(f, "Reply::Later"),
+        }
+    }
+}
+
+impl From<Option<Response>> for Reply {
+    fn from(r: Option<Response>) -> Self {
+        match r {
+            Some(r) => Reply::Now(r),
+            None => Reply::None,
+        }
+    }
+}

@@ -40,16 +40,33 @@ fn invalid(code: ErrorCode, msg: impl Into<String>) -> ProduceError {
     ApiError::new(code, msg).into()
 }
 
-pub async fn handle(
-    broker: &Arc<Broker>,
-    h: &RequestHeader,
-    req: ProduceRequest,
-) -> Option<ProduceResponse> {
+/// An appended partition whose acknowledgement waits for an fsync (`flush.messages`).
+pub struct FlushWait {
+    partition: Arc<Partition>,
+    /// Offset below which everything must be fsynced, then becomes the high watermark.
+    flush_to: i64,
+    /// Index of the partition's answer: (topic, partition) in the response.
+    at: (usize, usize),
+}
+
+/// The result of handling a Produce request: the response (`None` for acks=0) and the
+/// fsyncs it waits for (see [`finish`]).
+pub struct Produced {
+    pub resp: Option<ProduceResponse>,
+    pub waits: Vec<FlushWait>,
+}
+
+/// Validates and appends every partition's batch. Partitions whose topic asks for an fsync
+/// before the acknowledgement (`flush.messages`) come back in `waits`, not yet readable
+/// (their high watermark moves in [`finish`], after the fsync, as in Kafka where the flush is
+/// part of the append).
+pub fn handle(broker: &Arc<Broker>, h: &RequestHeader, req: ProduceRequest) -> Produced {
     let v = h.request_api_version;
     let acks = req.acks;
     let img = broker.image();
     let mut resp = ProduceResponse::default();
     let mut appended = false;
+    let mut waits = Vec::new();
     for td in req.topic_data {
         let (name, topic) = if v >= 13 {
             let t = img.topic_by_id(&td.topic_id);
@@ -79,7 +96,21 @@ pub async fn handle(
             } else {
                 match (&name, topic) {
                     (Some(n), Some(_)) => match broker.partition(n, pd.index) {
-                        Some(p) => append(broker, &p, acks, pd.records.as_deref()),
+                        Some(p) => {
+                            let r = append(broker, &p, acks, pd.records.as_deref());
+                            if let Ok(Appended {
+                                flush_to: Some(flush_to),
+                                ..
+                            }) = r
+                            {
+                                waits.push(FlushWait {
+                                    partition: p,
+                                    flush_to,
+                                    at: (resp.responses.len(), tr.partition_responses.len()),
+                                });
+                            }
+                            r
+                        }
                         None => Err(invalid(
                             ErrorCode::UnknownTopicOrPartition,
                             "This server does not host this topic-partition.",
@@ -96,11 +127,11 @@ pub async fn handle(
                 }
             };
             match result {
-                Ok((base, append_time, log_start)) => {
-                    appended = true;
-                    pr.base_offset = base;
-                    pr.log_append_time_ms = append_time;
-                    pr.log_start_offset = log_start;
+                Ok(a) => {
+                    appended |= a.flush_to.is_none();
+                    pr.base_offset = a.base_offset;
+                    pr.log_append_time_ms = a.append_time;
+                    pr.log_start_offset = a.log_start_offset;
                 }
                 Err(e) => {
                     pr.error_code = e.err.code.code();
@@ -125,20 +156,67 @@ pub async fn handle(
     if appended {
         broker.data_arrived.notify_waiters();
     }
-    if acks == 0 {
-        return None;
+    Produced {
+        resp: (acks != 0).then_some(resp),
+        waits,
     }
-    Some(resp)
 }
 
-/// Validates and appends one partition's records. Returns (base offset, log append time or
-/// -1, log start offset).
+/// Runs the fsyncs a Produce waits for, all partitions at once, each on a blocking thread
+/// ([`strom_log::Log::flush_up_to`] is a group commit: one fsync covers every append made
+/// before it started, from any connection). Then moves each partition's high watermark and
+/// returns the response, with KAFKA_STORAGE_ERROR for a partition whose fsync failed.
+pub async fn finish(broker: Arc<Broker>, produced: Produced) -> Option<ProduceResponse> {
+    let Produced { mut resp, waits } = produced;
+    let flushes: Vec<_> = waits
+        .iter()
+        .map(|w| {
+            let log = w.partition.log.clone();
+            let to = w.flush_to;
+            tokio::task::spawn_blocking(move || log.flush_up_to(to))
+        })
+        .collect();
+    for (w, f) in waits.iter().zip(flushes) {
+        let result = match f.await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(e) => Err(format!("fsync task failed: {e}")),
+        };
+        match result {
+            Ok(()) => w.partition.advance_high_watermark(w.flush_to),
+            Err(e) => {
+                tracing::error!(partition = ?w.partition.tp, "fsync failed: {e}");
+                if let Some(r) = resp.as_mut() {
+                    let pr = &mut r.responses[w.at.0].partition_responses[w.at.1];
+                    pr.error_code = ErrorCode::KafkaStorageError.code();
+                    pr.base_offset = -1;
+                    pr.log_append_time_ms = -1;
+                    pr.log_start_offset = -1;
+                }
+            }
+        }
+    }
+    broker.data_arrived.notify_waiters();
+    resp
+}
+
+/// A partition's successful append.
+struct Appended {
+    base_offset: i64,
+    /// LogAppendTime, or -1 for CreateTime topics.
+    append_time: i64,
+    log_start_offset: i64,
+    /// `Some(offset)`: the append needs an fsync up to `offset` before it is acknowledged
+    /// and readable; until then the high watermark stays where it was.
+    flush_to: Option<i64>,
+}
+
+/// Validates and appends one partition's records.
 fn append(
     broker: &Broker,
     p: &Partition,
     acks: i16,
     records: Option<&[u8]>,
-) -> Result<(i64, i64, i64), ProduceError> {
+) -> Result<Appended, ProduceError> {
     let settings = p.settings();
     let Some(records) = records else {
         return Err(invalid(
@@ -234,23 +312,33 @@ fn append(
     } else {
         -1
     };
-    let info = p.log.append(&mut buf, true, now).map_err(|e| match e {
-        strom_log::LogError::RecordTooLarge { .. } => {
-            invalid(ErrorCode::RecordListTooLarge, e.to_string())
-        }
-        strom_log::LogError::OutOfOrderSequence { .. } => {
-            invalid(ErrorCode::OutOfOrderSequenceNumber, e.to_string())
-        }
-        strom_log::LogError::InvalidProducerEpoch { .. } => {
-            invalid(ErrorCode::InvalidProducerEpoch, e.to_string())
-        }
-        e => {
-            tracing::error!(partition = ?p.tp, "append failed: {e}");
-            invalid(ErrorCode::KafkaStorageError, e.to_string())
-        }
-    })?;
-    p.advance_high_watermark(info.last_offset + 1);
-    Ok((info.first_offset, append_time, p.log.log_start_offset()))
+    let info = p
+        .log
+        .append_unflushed(&mut buf, true, now)
+        .map_err(|e| match e {
+            strom_log::LogError::RecordTooLarge { .. } => {
+                invalid(ErrorCode::RecordListTooLarge, e.to_string())
+            }
+            strom_log::LogError::OutOfOrderSequence { .. } => {
+                invalid(ErrorCode::OutOfOrderSequenceNumber, e.to_string())
+            }
+            strom_log::LogError::InvalidProducerEpoch { .. } => {
+                invalid(ErrorCode::InvalidProducerEpoch, e.to_string())
+            }
+            e => {
+                tracing::error!(partition = ?p.tp, "append failed: {e}");
+                invalid(ErrorCode::KafkaStorageError, e.to_string())
+            }
+        })?;
+    if info.flush_to.is_none() {
+        p.advance_high_watermark(info.last_offset + 1);
+    }
+    Ok(Appended {
+        base_offset: info.first_offset,
+        append_time,
+        log_start_offset: p.log.log_start_offset(),
+        flush_to: info.flush_to,
+    })
 }
 
 /// The codec the topic's `compression.type` asks for; `None` for `producer` (keep the
