@@ -36,6 +36,8 @@ How it measures:
   - Start-to-accepting: from spawning the broker to the first TCP connection it accepts. Idle
     RSS: VmRSS one second after that, with no client connected.
   - Load average (1, 5, 15 min) before and after the whole run, and before every run.
+  - The load generator's own CPU time (getrusage of the child) per second of the timed part:
+    near 1 means its core was full and the client, not the broker, set the pace.
 
 Workloads (the sizes are those of --scale 1; --scale multiplies counts and durations):
   startup       start-to-accepting and idle RSS (no load; the same for every scale)
@@ -284,7 +286,11 @@ class Broker:
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
         LIVE[self.proc.pid] = self.proc
         self.pid = self.proc.pid
-        self.start_ms = self._wait_accepting(30.0)
+        try:
+            self.start_ms = self._wait_accepting(30.0)
+        except BaseException:
+            self.stop()
+            raise
         if strace_out is not None:
             kids = children(self.proc.pid)
             self.pid = kids[0] if kids else self.proc.pid
@@ -384,7 +390,8 @@ def run_broker_workload(cfg, name: str, w: dict, system: str, run_no: int, pins:
         rec["out"] = out
         if w["kind"] == "e2e" and out.get("missing"):
             rec["warning"] = f"{out['missing']} records never arrived"
-        gb = (out.get("bytes") or out["records"] * w["record"]) / 1e9
+        # Payload bytes the broker handled in the timed part (e2e: warm-up records too).
+        gb = (out.get("bytes") or out.get("records_sent", out["records"]) * w["record"]) / 1e9
         rec["cpu_s_per_gb"] = cpu / gb if gb > 0 else None
         rec["value"] = out[w["metric"]]
         if strace_out is not None:
@@ -554,7 +561,13 @@ def show(name: str, rec: dict, w: dict) -> None:
 
 # --- summaries ----------------------------------------------------------------------------------
 
+UNIT = {"mb_per_sec": "MB/s", "records_per_sec": "records/s", "p99_us": "p99 us"}
+PROBE_LABEL = {"recv-to-file": "socket -> page-cache probe", "sendfile": "sendfile probe",
+               "fdatasync": "fdatasync probe at Strom's bytes per sync"}
+
+
 def mean_of(recs: list[dict], key) -> float | None:
+    """The mean of a system's runs in one pair; None when one of them failed."""
     vals = [key(r) for r in recs if "error" not in r]
     vals = [v for v in vals if v is not None]
     if len(vals) != len(recs) or not vals:
@@ -569,75 +582,6 @@ def spread(vals: list[float | None]) -> dict | None:
     return {"median": statistics.median(vals), "min": min(vals), "max": max(vals), "n": len(vals)}
 
 
-def summarize(res: dict) -> list[dict]:
-    """Figures of one workload: each the median and range over pairs."""
-    name, w = res["name"], res["spec"]
-    rows = []
-
-    def per_pair(system: str, key) -> list[float | None]:
-        return [mean_of(p.get(system, []), key) for p in res["pairs"]]
-
-    def ratio_rows(label: str, key, vs: str, target_key: str):
-        a, b = per_pair("strom", key), per_pair(vs, key)
-        ratios = [x / y if x is not None and y else None for x, y in zip(a, b)]
-        rows.append({"figure": label, "target_key": target_key, "stats": spread(ratios),
-                     "failed": first_error(res, vs)})
-
-    if not res["pairs"]:
-        return rows
-    if w["kind"] == "startup":
-        for system in res["pairs"][0]:
-            rows.append({"figure": f"{system}: start to accepting, ms", "target_key":
-                         "start" if system == "strom" else None,
-                         "stats": spread(per_pair(system, lambda r: r.get("start_ms"))),
-                         "failed": first_error(res, system)})
-            rows.append({"figure": f"{system}: idle RSS, MiB", "target_key":
-                         "rss" if system == "strom" else None,
-                         "stats": spread(per_pair(system, lambda r: r.get("idle_rss_mib"))),
-                         "failed": first_error(res, system)})
-        return rows
-    value = lambda r: r.get("value")  # noqa: E731
-    unit = {"mb_per_sec": "MB/s", "records_per_sec": "records/s", "p99_us": "p99 us"}[w["metric"]]
-    rows.append({"figure": f"Strom {unit}", "target_key": "abs",
-                 "stats": spread(per_pair("strom", value)), "failed": first_error(res, "strom")})
-    if w["kind"] == "e2e":
-        for q in ("p50_us", "p999_us"):
-            rows.append({"figure": f"Strom {q.replace('_us', '').replace('p999', 'p99.9')} us",
-                         "target_key": None, "failed": None,
-                         "stats": spread(per_pair("strom", lambda r, q=q: r["out"][q]))})
-    probe = w.get("probe")
-    if probe:
-        label = {"recv-to-file": "Strom / socket->page-cache probe",
-                 "sendfile": "Strom / sendfile probe",
-                 "fdatasync": "Strom / fdatasync probe at Strom's bytes per sync"}[probe]
-        ratio_rows(label, value, f"probe:{probe}", "probe")
-    for t in ("tansu-memory", "tansu-sqlite"):
-        if any(t in p for p in res["pairs"]):
-            word = "p99 Strom / p99" if w["kind"] == "e2e" else "Strom /"
-            ratio_rows(f"{word} {t.replace('-', ' ')}", value, t, t)
-            rows.append({"figure": f"{t}: {unit}", "target_key": None,
-                         "stats": spread(per_pair(t, value)), "failed": first_error(res, t)})
-    rows.append({"figure": "Strom broker CPU-s/GB", "target_key": "cpu",
-                 "stats": spread(per_pair("strom", lambda r: r.get("cpu_s_per_gb"))),
-                 "failed": None})
-    rows.append({"figure": "load generator CPU-s per s with Strom (1 = its core is full)",
-                 "target_key": None, "failed": None,
-                 "stats": spread(per_pair("strom", lambda r: r["out"]["client_cpu_s"]
-                                          / r["out"]["seconds"]))})
-    rows.append({"figure": "Strom broker peak RSS, MiB", "target_key": None,
-                 "stats": spread(per_pair("strom", lambda r: r.get("peak_rss_mib"))),
-                 "failed": None})
-    for t in ("tansu-memory", "tansu-sqlite"):
-        if any(t in p for p in res["pairs"]):
-            rows.append({"figure": f"{t}: broker CPU-s/GB", "target_key": None,
-                         "stats": spread(per_pair(t, lambda r: r.get("cpu_s_per_gb"))),
-                         "failed": None})
-            rows.append({"figure": f"{t}: broker peak RSS, MiB", "target_key": None,
-                         "stats": spread(per_pair(t, lambda r: r.get("peak_rss_mib"))),
-                         "failed": None})
-    return rows
-
-
 def first_error(res: dict, system: str) -> str | None:
     for p in res["pairs"]:
         for r in p.get(system, []):
@@ -646,7 +590,70 @@ def first_error(res: dict, system: str) -> str | None:
     return None
 
 
+def summarize(res: dict) -> dict:
+    """Ratios of one workload (median and range over pairs) and each system's figures (median
+    and range over its runs)."""
+    name, w = res["name"], res["spec"]
+    ratios, systems = [], []
+    if not res["pairs"]:
+        return {"ratios": ratios, "systems": systems}
+
+    def per_pair(system: str, key) -> list[float | None]:
+        return [mean_of(p.get(system, []), key) for p in res["pairs"]]
+
+    def add(figure: str, target_key: str | None, vals: list[float | None], failed_of: str):
+        ratios.append({"figure": figure, "target": target_key, "stats": spread(vals),
+                       "failed": first_error(res, failed_of)})
+
+    def ratio(key, vs: str) -> list[float | None]:
+        return [x / y if x is not None and y else None
+                for x, y in zip(per_pair("strom", key), per_pair(vs, key))]
+
+    names = list(res["pairs"][0])
+    if w["kind"] == "startup":
+        add("Strom start to accepting, ms", "start", per_pair("strom", lambda r: r["start_ms"]),
+            "strom")
+        add("Strom idle RSS, MiB", "rss", per_pair("strom", lambda r: r["idle_rss_mib"]),
+            "strom")
+        for system in names:
+            runs = [r for p in res["pairs"] for r in p.get(system, [])]
+            systems.append({"system": system, "failed": first_error(res, system), "figures": {
+                "start to accepting, ms": spread([r.get("start_ms") for r in runs]),
+                "idle RSS, MiB": spread([r.get("idle_rss_mib") for r in runs])}})
+        return {"ratios": ratios, "systems": systems}
+    value = lambda r: r.get("value")  # noqa: E731
+    add(f"Strom {UNIT[w['metric']]}", "abs", per_pair("strom", value), "strom")
+    if w.get("probe"):
+        add(f"Strom / {PROBE_LABEL[w['probe']]}", "probe", ratio(value, f"probe:{w['probe']}"),
+            f"probe:{w['probe']}")
+    for t in ("tansu-memory", "tansu-sqlite"):
+        if t in names:
+            word = "Strom p99 / p99 of" if w["kind"] == "e2e" else "Strom /"
+            add(f"{word} {t}", t, ratio(value, t), t)
+    add("Strom broker CPU-s/GB", "cpu", per_pair("strom", lambda r: r.get("cpu_s_per_gb")),
+        "strom")
+    for system in names:
+        runs = [r for p in res["pairs"] for r in p.get(system, []) if "error" not in r]
+        figs = {}
+        if w["kind"] == "e2e":
+            for q, label in (("p50_us", "p50 us"), ("p99_us", "p99 us"), ("p999_us", "p99.9 us")):
+                figs[label] = spread([r["out"][q] for r in runs])
+        else:
+            figs["MB/s"] = spread([r["out"]["mb_per_sec"] for r in runs])
+            if w["kind"] != "consume" or not system.startswith("probe"):
+                figs["records/s"] = spread([r["out"].get("records_per_sec") for r in runs])
+        if not system.startswith("probe"):
+            figs["broker CPU-s/GB"] = spread([r.get("cpu_s_per_gb") for r in runs])
+            figs["peak RSS, MiB"] = spread([r.get("peak_rss_mib") for r in runs])
+            figs["client CPU-s/s"] = spread([r["out"]["client_cpu_s"] / r["out"]["seconds"]
+                                             for r in runs])
+        systems.append({"system": system, "failed": first_error(res, system), "figures": figs})
+    return {"ratios": ratios, "systems": systems}
+
+
 def fmt(v: float) -> str:
+    if abs(v) < 0.1:
+        return f"{v:.2g}"
     if v >= 10_000:
         return f"{v:,.0f}"
     if v >= 100:
@@ -656,68 +663,84 @@ def fmt(v: float) -> str:
     return f"{v:.2f}"
 
 
+def cell(s: dict | None) -> str:
+    if not s:
+        return "-"
+    if s["n"] == 1 or s["min"] == s["max"]:
+        return fmt(s["median"])
+    return f"{fmt(s['median'])} ({fmt(s['min'])} .. {fmt(s['max'])})"
+
+
 def markdown(report: dict) -> str:
     m = report["meta"]
+    load = lambda xs: " ".join(f"{x:.2f}" for x in xs)  # noqa: E731
     lines = [
         "# Strom benchmark",
         "",
-        f"{m['date']} on {m['host']} ({m['cpus']} CPUs, {m['kernel']}); Strom `{m['strom']}` "
-        f"(repo at {m['git']}), Tansu {m['tansu'] or 'not run'}; {m['pairs']} pairs, scale "
-        f"{m['scale']}; broker pinned to CPU 0 and load generator to CPU 1: "
-        f"{'yes' if m['pinned'] else 'no'}.",
+        f"{m['date']} on {m['host']} ({m['cpus']} CPUs, Linux {m['kernel']}); broker "
+        f"`{m['strom']}`, harness at {m['git']}; Tansu: {m['tansu'] or 'not run'}; "
+        f"{m['pairs']} pairs per workload, scale {m['scale']}; broker pinned to CPU 0 and load "
+        f"generator to CPU 1: {'yes' if m['pinned'] else 'no'}.",
         "",
-        f"Load average before: {' '.join(f'{x:.2f}' for x in m['load_before'])}; after: "
-        f"{' '.join(f'{x:.2f}' for x in m['load_after'])}.",
+        f"Load average (1, 5, 15 min) before: {load(m['load_before'])}; after: "
+        f"{load(m['load_after'])}.",
         "",
         "## Machine limits",
         "",
-        "| probe | median | range |",
-        "|---|---|---|",
+        "| probe | MB/s: median (range) |",
+        "|---|---|",
     ]
     ip = report.get("iperf3") or {}
     if "gbit_per_sec" in ip:
-        lines.append(f"| loopback TCP, iperf3, 1 stream | {ip['gbit_per_sec']:.1f} Gbit/s "
-                     f"({ip['mb_per_sec']:,.0f} MB/s) | one run of {ip['seconds']:.0f} s |")
+        lines.append(f"| loopback TCP, iperf3, 1 stream, {ip['seconds']:.0f} s | "
+                     f"{fmt(ip['mb_per_sec'])} ({ip['gbit_per_sec']:.1f} Gbit/s) |")
     else:
-        lines.append(f"| loopback TCP, iperf3 | not run: {ip.get('error', 'skipped')} | |")
+        lines.append(f"| loopback TCP, iperf3 | not run: {ip.get('error', 'skipped')} |")
     for res in report["workloads"]:
         probe = res["spec"].get("probe")
         if not probe:
             continue
-        vals = [r.get("value") for p in res["pairs"] for r in p.get(f"probe:{probe}", [])]
-        s = spread(vals)
+        runs = [r for p in res["pairs"] for r in p.get(f"probe:{probe}", [])]
         what = {"recv-to-file": "socket -> file in page cache", "sendfile":
                 "cached file -> socket, sendfile", "fdatasync": "append + fdatasync"}[probe]
-        bps = [r.get("bytes_per_sync") for p in res["pairs"]
-               for r in p.get(f"probe:{probe}", []) if r.get("bytes_per_sync")]
+        bps = [r["bytes_per_sync"] for r in runs if r.get("bytes_per_sync")]
         if bps:
-            what += f" of {statistics.median(bps):,.0f} bytes"
-        cell = (f"{fmt(s['median'])} MB/s | {fmt(s['min'])} .. {fmt(s['max'])}" if s
-                else "failed |")
-        lines.append(f"| {what} ({res['name']}) | {cell} |")
-    lines += ["", "## Strom: ratios and figures", "",
-              "Median over pairs (range min .. max); a ratio is (Strom A1 + A2) / (X1 + X2) "
-              "per A B B A pair.", "",
-              "| workload | figure | median | range | target | met |", "|---|---|---|---|---|---|"]
+            what += f", {statistics.median(bps):,.0f} bytes per sync"
+        err = first_error(res, f"probe:{probe}")
+        lines.append(f"| {what} ({res['name']}) | "
+                     f"{cell(spread([r.get('value') for r in runs])) if not err else err} |")
+    lines += ["", "## Ratios and targets", "",
+              "Median over the pairs and range (min .. max); a ratio is (Strom A1 + A2) / "
+              "(X1 + X2) of one A B B A pair.", "",
+              "| workload | figure | median (range) | target | met |", "|---|---|---|---|---|"]
     for res in report["workloads"]:
-        for row in res["summary"]:
-            t = TARGETS.get((res["name"], row["target_key"])) if row["target_key"] else None
-            s = row["stats"]
-            if s:
-                med, rng = fmt(s["median"]), f"{fmt(s['min'])} .. {fmt(s['max'])}"
-                met = ("yes" if t[1](s["median"]) else "**no**") if t else ""
+        for row in res["summary"]["ratios"]:
+            t = TARGETS.get((res["name"], row["target"]))
+            if row["stats"]:
+                val, met = cell(row["stats"]), (("yes" if t[1](row["stats"]["median"])
+                                                 else "**no**") if t else "")
             else:
-                med, rng = "failed", (row["failed"] or "")[:120].replace("|", "/")
+                val = "failed: " + (row["failed"] or "no run")[:150].replace("|", "/")
                 met = "**no**" if t else ""
-            lines.append(f"| {res['name']} | {row['figure']} | {med} | {rng} | "
-                         f"{t[0] if t else ''} | {met} |")
-    cal = [r for r in report["workloads"] if r.get("calibration")]
-    for res in cal:
-        f = res["calibration"].get("fsync") or {}
+            if t or row["target"] in ("probe", "tansu-memory", "tansu-sqlite", "abs"):
+                lines.append(f"| {res['name']} | {row['figure']} | {val} | "
+                             f"{t[0] if t else ''} | {met} |")
+    lines += ["", "## Every system", "",
+              "Median over its runs and range; client CPU-s/s is the load generator's CPU time "
+              "per second of the timed part (1 = its core was full).", "",
+              "| workload | system | figures |", "|---|---|---|"]
+    for res in report["workloads"]:
+        for srow in res["summary"]["systems"]:
+            figs = "; ".join(f"{k} {cell(v)}" for k, v in srow["figures"].items() if v)
+            if srow["failed"]:
+                figs = (figs + "; " if figs else "") + "FAILED: " + srow["failed"][:200]
+            lines.append(f"| {res['name']} | {srow['system']} | {figs.replace('|', '/')} |")
+    for res in report["workloads"]:
+        f = (res.get("calibration") or {}).get("fsync") or {}
         if f.get("bytes_per_sync"):
-            lines += ["", f"Strom's bytes per fsync ({res['name']}, one run under strace): "
-                      f"{f['syncs']:,} syncs of the topic's segments for {f['log_bytes']:,} "
-                      f"bytes, {f['bytes_per_sync']:,.0f} bytes per sync."]
+            lines += ["", f"Strom's bytes per fsync ({res['name']}, one extra run under strace): "
+                      f"{f['syncs']:,} fsync/fdatasync calls on the topic's segments holding "
+                      f"{f['log_bytes']:,} bytes: {f['bytes_per_sync']:,.0f} bytes per sync."]
     lines.append("")
     return "\n".join(lines)
 
