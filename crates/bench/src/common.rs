@@ -32,6 +32,32 @@ pub fn parse_prop(s: &str) -> Result<Prop> {
     }
 }
 
+/// The broker and topic a producing subcommand works on.
+#[derive(clap::Args)]
+pub struct TopicArgs {
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    pub bootstrap: String,
+    #[arg(long)]
+    pub topic: String,
+    /// Create the topic with this many partitions first (not timed); without it the topic
+    /// must exist.
+    #[arg(long)]
+    pub partitions: Option<i32>,
+    /// A config of the topic created with --partitions, e.g. `flush.messages=1` (repeatable).
+    #[arg(long = "topic-config", value_parser = parse_prop)]
+    pub topic_configs: Vec<Prop>,
+}
+
+impl TopicArgs {
+    /// Creates the topic when --partitions asks for it.
+    pub fn create_if_asked(&self) -> Result<()> {
+        match self.partitions {
+            Some(p) => create_topic(&self.bootstrap, &self.topic, p, &self.topic_configs, 30.0),
+            None => Ok(()),
+        }
+    }
+}
+
 /// A librdkafka config: `bootstrap.servers`, then `defaults`, then the user's props (which win).
 pub fn client_config(bootstrap: &str, defaults: &[(&str, &str)], props: &[Prop]) -> ClientConfig {
     let mut c = ClientConfig::new();

@@ -20,7 +20,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::common::{self, parse_prop, Deadline, Prop, Result};
+use crate::common::{self, parse_prop, Deadline, Prop, Result, TopicArgs};
 use crate::consume::{consumer_config, watermarks};
 
 /// Payload header: run id, record index, intended send time (ns since the base), all u64 LE.
@@ -28,15 +28,8 @@ const HEADER: usize = 24;
 
 #[derive(clap::Args)]
 pub struct Args {
-    #[arg(long, default_value = "127.0.0.1:9092")]
-    pub bootstrap: String,
-    #[arg(long)]
-    pub topic: String,
-    /// Create the topic with this many partitions first; without it the topic must exist.
-    #[arg(long)]
-    pub partitions: Option<i32>,
-    #[arg(long = "topic-config", value_parser = parse_prop)]
-    pub topic_configs: Vec<Prop>,
+    #[command(flatten)]
+    pub target: TopicArgs,
     /// Records per second, sent on a fixed schedule.
     #[arg(long, default_value_t = 10_000.0)]
     pub rate: f64,
@@ -97,9 +90,7 @@ pub fn run(a: &Args) -> Result<serde_json::Value> {
     let total = warmup_n + measured_n;
     // The schedule takes total / rate seconds; allow the setup and the drain on top of it.
     let deadline = Deadline::after_secs(total as f64 / a.rate * 2.0 + a.drain_secs + 60.0);
-    if let Some(p) = a.partitions {
-        common::create_topic(&a.bootstrap, &a.topic, p, &a.topic_configs, 30.0)?;
-    }
+    a.target.create_if_asked()?;
     let base = Instant::now();
     let run_id = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -115,7 +106,11 @@ pub fn run(a: &Args) -> Result<serde_json::Value> {
             value: "true".into(),
         }];
         props.extend(a.consumer_props.iter().cloned());
-        let (bootstrap, topic, stop) = (a.bootstrap.clone(), a.topic.clone(), stop.clone());
+        let (bootstrap, topic, stop) = (
+            a.target.bootstrap.clone(),
+            a.target.topic.clone(),
+            stop.clone(),
+        );
         std::thread::spawn(move || -> Result<Received> {
             let setup = || -> Result<BaseConsumer> {
                 let c: BaseConsumer = consumer_config(&bootstrap, &props)
@@ -223,7 +218,7 @@ fn produce_on_schedule(
     deadline: Deadline,
 ) -> Result<(u64, Histogram<u64>, f64)> {
     let producer: BaseProducer = common::client_config(
-        &a.bootstrap,
+        &a.target.bootstrap,
         &[
             ("client.id", "strom-bench-e2e"),
             ("linger.ms", "0"),
@@ -235,8 +230,8 @@ fn produce_on_schedule(
     .map_err(|e| format!("producer: {e}"))?;
     producer
         .client()
-        .fetch_metadata(Some(&a.topic), Duration::from_secs(10))
-        .map_err(|e| format!("metadata of {}: {e}", a.topic))?;
+        .fetch_metadata(Some(&a.target.topic), Duration::from_secs(10))
+        .map_err(|e| format!("metadata of {}: {e}", a.target.topic))?;
     // Linux lets a sleep overrun by the thread's timer slack, 50 us by default: half an
     // interval at 10,000 records/s.
     rustix::thread::set_current_timer_slack(NonZeroU64::new(1))
@@ -253,7 +248,7 @@ fn produce_on_schedule(
         let sent_ns = intended.duration_since(base).as_nanos() as u64;
         value[16..24].copy_from_slice(&sent_ns.to_le_bytes());
         loop {
-            match producer.send(BaseRecord::<(), [u8]>::to(&a.topic).payload(&value)) {
+            match producer.send(BaseRecord::<(), [u8]>::to(&a.target.topic).payload(&value)) {
                 Ok(()) => break,
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                     producer.poll(Duration::from_millis(1));

@@ -9,21 +9,12 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 
-use crate::common::{self, parse_prop, Deadline, Prop, Result};
+use crate::common::{self, parse_prop, Deadline, Prop, Result, TopicArgs};
 
 #[derive(clap::Args)]
 pub struct Args {
-    #[arg(long, default_value = "127.0.0.1:9092")]
-    pub bootstrap: String,
-    #[arg(long)]
-    pub topic: String,
-    /// Create the topic with this many partitions first (not timed); without it the topic
-    /// must exist.
-    #[arg(long)]
-    pub partitions: Option<i32>,
-    /// A config of the topic created with --partitions, e.g. `flush.messages=1` (repeatable).
-    #[arg(long = "topic-config", value_parser = parse_prop)]
-    pub topic_configs: Vec<Prop>,
+    #[command(flatten)]
+    pub target: TopicArgs,
     #[arg(long, default_value_t = 1024)]
     pub record_size: usize,
     #[arg(long)]
@@ -65,23 +56,24 @@ impl ProducerContext for Acks {
 
 pub fn run(a: &Args) -> Result<serde_json::Value> {
     let deadline = Deadline::after_secs(a.timeout_secs);
-    if let Some(p) = a.partitions {
-        common::create_topic(&a.bootstrap, &a.topic, p, &a.topic_configs, 30.0)?;
-    }
-    let producer: BaseProducer<Acks> =
-        common::client_config(&a.bootstrap, &[("client.id", "strom-bench")], &a.props)
-            .create_with_context(Acks::default())
-            .map_err(|e| format!("producer: {e}"))?;
+    a.target.create_if_asked()?;
+    let producer: BaseProducer<Acks> = common::client_config(
+        &a.target.bootstrap,
+        &[("client.id", "strom-bench")],
+        &a.props,
+    )
+    .create_with_context(Acks::default())
+    .map_err(|e| format!("producer: {e}"))?;
     // Connections and metadata before the clock starts.
     producer
         .client()
-        .fetch_metadata(Some(&a.topic), Duration::from_secs(10))
-        .map_err(|e| format!("metadata of {}: {e}", a.topic))?;
+        .fetch_metadata(Some(&a.target.topic), Duration::from_secs(10))
+        .map_err(|e| format!("metadata of {}: {e}", a.target.topic))?;
     let value = common::payload(a.record_size, 0x5eed);
     let start = Instant::now();
     let mut sent = 0u64;
     while sent < a.count {
-        let record = BaseRecord::<(), [u8]>::to(&a.topic).payload(&value);
+        let record = BaseRecord::<(), [u8]>::to(&a.target.topic).payload(&value);
         match producer.send(record) {
             Ok(()) => {
                 sent += 1;
