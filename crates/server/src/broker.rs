@@ -372,6 +372,27 @@ impl Broker {
             return Ok(());
         }
         let _g = self.commit_lock.lock();
+        self.commit_locked(recs)
+    }
+
+    /// Decides and commits in one step, as KRaft's controller does: `decide` sees the current
+    /// image with commits held off, and returns the records to commit (possibly none) and an
+    /// answer. Use it when the records depend on the image (a removal of something that must
+    /// exist), so that two concurrent requests cannot both act on the same old image.
+    pub fn commit_with<T>(
+        &self,
+        decide: impl FnOnce(&MetadataImage) -> (Vec<MetadataRecord>, T),
+    ) -> Result<T, BrokerError> {
+        let _g = self.commit_lock.lock();
+        let (recs, answer) = decide(&self.image());
+        if !recs.is_empty() {
+            self.commit_locked(recs)?;
+        }
+        Ok(answer)
+    }
+
+    /// [`Broker::commit`] with `commit_lock` held by the caller.
+    fn commit_locked(&self, recs: Vec<MetadataRecord>) -> Result<(), BrokerError> {
         let now = self.now_ms();
         let mut b = metadata::encode_batch(&recs, now);
         self.meta_log.append(&mut b, true, now)?;

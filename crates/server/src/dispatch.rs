@@ -49,6 +49,10 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::InitProducerId, 0, 5),
     (ApiKey::DescribeProducers, 0, 0),
+    (ApiKey::DescribeClientQuotas, 0, 1),
+    (ApiKey::AlterClientQuotas, 0, 1),
+    (ApiKey::DescribeUserScramCredentials, 0, 0),
+    (ApiKey::AlterUserScramCredentials, 0, 0),
 ];
 
 /// The advertised version range of `api_key`, if supported.
@@ -277,6 +281,38 @@ pub async fn handle(
             key,
             version,
             handlers::describe_log_dirs::handle(broker, &header, decode(&mut frame, version)?),
+        )?,
+        ApiKey::DescribeClientQuotas => reply(
+            &header,
+            key,
+            version,
+            handlers::describe_client_quotas::handle(broker, &header, decode(&mut frame, version)?),
+        )?,
+        ApiKey::AlterClientQuotas => reply(
+            &header,
+            key,
+            version,
+            handlers::alter_client_quotas::handle(broker, &header, decode(&mut frame, version)?),
+        )?,
+        ApiKey::DescribeUserScramCredentials => reply(
+            &header,
+            key,
+            version,
+            handlers::describe_user_scram_credentials::handle(
+                broker,
+                &header,
+                decode(&mut frame, version)?,
+            ),
+        )?,
+        ApiKey::AlterUserScramCredentials => reply(
+            &header,
+            key,
+            version,
+            handlers::alter_user_scram_credentials::handle(
+                broker,
+                &header,
+                decode(&mut frame, version)?,
+            ),
         )?,
         other => unreachable!("{other:?} is advertised but has no handler"),
     };

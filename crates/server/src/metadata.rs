@@ -10,7 +10,8 @@
 //! Kafka's flexible-version encoding (compact strings and arrays, 16-byte UUIDs, a trailing
 //! empty tagged-field section). Keys are null. Record names and api keys are KRaft's:
 //! `TopicRecord` (2), `PartitionRecord` (3), `ConfigRecord` (4), `RemoveTopicRecord` (9),
-//! `ProducerIdsRecord` (15).
+//! `UserScramCredentialRecord` (11), `ClientQuotaRecord` (14), `ProducerIdsRecord` (15),
+//! `RemoveUserScramCredentialRecord` (22).
 //!
 //! Crash semantics: one metadata change is one record batch, appended and fsynced before it is
 //! applied, so a change is either wholly in the image after a restart or not at all.
@@ -27,7 +28,7 @@ pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
 
 /// One metadata record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum MetadataRecord {
     Topic {
         name: String,
@@ -57,6 +58,43 @@ pub enum MetadataRecord {
         broker_epoch: i64,
         next_producer_id: i64,
     },
+    /// KRaft's `ClientQuotaRecord` (KIP-546): sets (or, with `remove`, deletes) quota `key` of
+    /// one entity. `value` is ignored when `remove` is set.
+    ClientQuota {
+        entity: QuotaEntity,
+        key: String,
+        value: f64,
+        remove: bool,
+    },
+    /// KRaft's `UserScramCredentialRecord` (KIP-554): one user's credential for one mechanism
+    /// (1 = SCRAM-SHA-256, 2 = SCRAM-SHA-512), as RFC 5802's salt, StoredKey and ServerKey.
+    UserScramCredential {
+        name: String,
+        mechanism: i8,
+        salt: Vec<u8>,
+        stored_key: Vec<u8>,
+        server_key: Vec<u8>,
+        iterations: i32,
+    },
+    /// KRaft's `RemoveUserScramCredentialRecord`: deletes one user's credential for one
+    /// mechanism.
+    RemoveUserScramCredential {
+        name: String,
+        mechanism: i8,
+    },
+}
+
+/// A client-quota entity: entity type (`user`, `client-id`, `ip`) to name, `None` for the
+/// default entity of that type. Kafka's `ClientQuotaEntity`.
+pub type QuotaEntity = BTreeMap<String, Option<String>>;
+
+/// One stored SCRAM credential (the password itself is never stored or sent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScramCredential {
+    pub salt: Vec<u8>,
+    pub stored_key: Vec<u8>,
+    pub server_key: Vec<u8>,
+    pub iterations: i32,
 }
 
 /// Why metadata bytes could not be decoded.
@@ -80,6 +118,11 @@ fn put_compact_str(out: &mut Vec<u8>, s: Option<&str>) {
             out.extend_from_slice(s.as_bytes());
         }
     }
+}
+
+fn put_compact_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    put_uvarint(out, b.len() as u64 + 1);
+    out.extend_from_slice(b);
 }
 
 fn put_i32_array(out: &mut Vec<u8>, a: &[i32]) {
@@ -142,6 +185,19 @@ impl<'a> Cur<'a> {
             .map(Some)
             .map_err(|_| MetadataDecodeError("string is not UTF-8".into()))
     }
+    fn compact_bytes(&mut self) -> Result<Vec<u8>, MetadataDecodeError> {
+        let n = self.uvarint()?;
+        if n == 0 {
+            return Err(MetadataDecodeError("null bytes".into()));
+        }
+        Ok(self.take((n - 1) as usize, "bytes")?.to_vec())
+    }
+    fn f64(&mut self) -> Result<f64, MetadataDecodeError> {
+        Ok(f64::from_bits(self.i64()? as u64))
+    }
+    fn bool(&mut self) -> Result<bool, MetadataDecodeError> {
+        Ok(self.i8()? != 0)
+    }
     fn i32_array(&mut self) -> Result<Vec<i32>, MetadataDecodeError> {
         let n = self.uvarint()?;
         if n == 0 {
@@ -172,7 +228,10 @@ impl MetadataRecord {
             MetadataRecord::Partition { .. } => 3,
             MetadataRecord::Config { .. } => 4,
             MetadataRecord::RemoveTopic { .. } => 9,
+            MetadataRecord::UserScramCredential { .. } => 11,
+            MetadataRecord::ClientQuota { .. } => 14,
             MetadataRecord::ProducerIds { .. } => 15,
+            MetadataRecord::RemoveUserScramCredential { .. } => 22,
         }
     }
 
@@ -226,6 +285,41 @@ impl MetadataRecord {
                 out.extend_from_slice(&broker_id.to_be_bytes());
                 out.extend_from_slice(&broker_epoch.to_be_bytes());
                 out.extend_from_slice(&next_producer_id.to_be_bytes());
+            }
+            MetadataRecord::ClientQuota {
+                entity,
+                key,
+                value,
+                remove,
+            } => {
+                put_uvarint(&mut out, entity.len() as u64 + 1);
+                for (entity_type, entity_name) in entity {
+                    put_compact_str(&mut out, Some(entity_type));
+                    put_compact_str(&mut out, entity_name.as_deref());
+                    put_uvarint(&mut out, 0);
+                }
+                put_compact_str(&mut out, Some(key));
+                out.extend_from_slice(&value.to_bits().to_be_bytes());
+                out.push(u8::from(*remove));
+            }
+            MetadataRecord::UserScramCredential {
+                name,
+                mechanism,
+                salt,
+                stored_key,
+                server_key,
+                iterations,
+            } => {
+                put_compact_str(&mut out, Some(name));
+                out.push(*mechanism as u8);
+                put_compact_bytes(&mut out, salt);
+                put_compact_bytes(&mut out, stored_key);
+                put_compact_bytes(&mut out, server_key);
+                out.extend_from_slice(&iterations.to_be_bytes());
+            }
+            MetadataRecord::RemoveUserScramCredential { name, mechanism } => {
+                put_compact_str(&mut out, Some(name));
+                out.push(*mechanism as u8);
             }
         }
         put_uvarint(&mut out, 0);
@@ -283,6 +377,41 @@ impl MetadataRecord {
                 broker_id: c.i32()?,
                 broker_epoch: c.i64()?,
                 next_producer_id: c.i64()?,
+            },
+            11 => MetadataRecord::UserScramCredential {
+                name: c.compact_str()?.unwrap_or_default(),
+                mechanism: c.i8()?,
+                salt: c.compact_bytes()?,
+                stored_key: c.compact_bytes()?,
+                server_key: c.compact_bytes()?,
+                iterations: c.i32()?,
+            },
+            14 => {
+                let n = c.uvarint()?;
+                let n = n.saturating_sub(1) as usize;
+                // Each element takes at least 3 bytes; refuse counts the bytes cannot hold.
+                if n > c.b.len() / 3 {
+                    return Err(c.err("entity array"));
+                }
+                let mut entity = QuotaEntity::new();
+                for _ in 0..n {
+                    let entity_type = c
+                        .compact_str()?
+                        .ok_or_else(|| MetadataDecodeError("null quota entity type".into()))?;
+                    let entity_name = c.compact_str()?;
+                    c.skip_tags()?;
+                    entity.insert(entity_type, entity_name);
+                }
+                MetadataRecord::ClientQuota {
+                    entity,
+                    key: c.compact_str()?.unwrap_or_default(),
+                    value: c.f64()?,
+                    remove: c.bool()?,
+                }
+            }
+            22 => MetadataRecord::RemoveUserScramCredential {
+                name: c.compact_str()?.unwrap_or_default(),
+                mechanism: c.i8()?,
             },
             k => return Err(MetadataDecodeError(format!("unknown record api key {k}"))),
         };
@@ -357,6 +486,12 @@ pub struct MetadataImage {
     pending_topic_configs: BTreeMap<String, BTreeMap<String, String>>,
     /// Producer ids below this have been allocated (never handed out again).
     pub next_producer_id: i64,
+    /// Client quotas (KIP-546) by entity: quota key to value. Entities without quotas are
+    /// absent. Stored and described; not enforced yet.
+    pub client_quotas: BTreeMap<QuotaEntity, BTreeMap<String, f64>>,
+    /// SCRAM credentials (KIP-554) by user, then by mechanism type (1 = SHA-256, 2 = SHA-512).
+    /// Users without credentials are absent.
+    pub scram: BTreeMap<String, BTreeMap<i8, ScramCredential>>,
 }
 
 impl MetadataImage {
@@ -442,6 +577,55 @@ impl MetadataImage {
                     "producer id blocks going backwards"
                 );
                 self.next_producer_id = *next_producer_id;
+            }
+            MetadataRecord::ClientQuota {
+                entity,
+                key,
+                value,
+                remove,
+            } => {
+                if *remove {
+                    if let Some(q) = self.client_quotas.get_mut(entity) {
+                        q.remove(key);
+                        if q.is_empty() {
+                            self.client_quotas.remove(entity);
+                        }
+                    }
+                } else {
+                    self.client_quotas
+                        .entry(entity.clone())
+                        .or_default()
+                        .insert(key.clone(), *value);
+                }
+            }
+            MetadataRecord::UserScramCredential {
+                name,
+                mechanism,
+                salt,
+                stored_key,
+                server_key,
+                iterations,
+            } => {
+                self.scram.entry(name.clone()).or_default().insert(
+                    *mechanism,
+                    ScramCredential {
+                        salt: salt.clone(),
+                        stored_key: stored_key.clone(),
+                        server_key: server_key.clone(),
+                        iterations: *iterations,
+                    },
+                );
+            }
+            MetadataRecord::RemoveUserScramCredential { name, mechanism } => {
+                let creds = self.scram.get_mut(name);
+                let removed = creds.and_then(|c| c.remove(mechanism));
+                assert!(
+                    removed.is_some(),
+                    "RemoveUserScramCredentialRecord for a credential that does not exist: {name} mechanism {mechanism}"
+                );
+                if self.scram.get(name).is_some_and(|c| c.is_empty()) {
+                    self.scram.remove(name);
+                }
             }
         }
     }
@@ -555,6 +739,87 @@ mod tests {
         assert_eq!(img.topic_by_id(&id).unwrap().partitions.len(), 1);
         img.apply(&MetadataRecord::RemoveTopic { topic_id: id });
         assert!(img.topic("t").is_none());
+    }
+
+    #[test]
+    fn quota_and_scram_records_round_trip_and_replay() {
+        let alice_app: QuotaEntity = [
+            ("user".to_string(), Some("alice".to_string())),
+            ("client-id".to_string(), Some("app".to_string())),
+        ]
+        .into();
+        let default_user: QuotaEntity = [("user".to_string(), None)].into();
+        let recs = vec![
+            MetadataRecord::ClientQuota {
+                entity: alice_app.clone(),
+                key: "producer_byte_rate".into(),
+                value: 1024.0,
+                remove: false,
+            },
+            MetadataRecord::ClientQuota {
+                entity: default_user.clone(),
+                key: "request_percentage".into(),
+                value: 12.5,
+                remove: false,
+            },
+            MetadataRecord::UserScramCredential {
+                name: "alice".into(),
+                mechanism: 1,
+                salt: b"salt".to_vec(),
+                stored_key: vec![1; 32],
+                server_key: vec![2; 32],
+                iterations: 8192,
+            },
+            MetadataRecord::UserScramCredential {
+                name: "alice".into(),
+                mechanism: 2,
+                salt: vec![],
+                stored_key: vec![3; 64],
+                server_key: vec![4; 64],
+                iterations: 4096,
+            },
+            MetadataRecord::ClientQuota {
+                entity: alice_app.clone(),
+                key: "producer_byte_rate".into(),
+                value: 0.0,
+                remove: true,
+            },
+            MetadataRecord::RemoveUserScramCredential {
+                name: "alice".into(),
+                mechanism: 2,
+            },
+        ];
+        let b = encode_batch(&recs, 1);
+        let decoded = decode_batch(&b).unwrap();
+        assert_eq!(decoded, recs);
+        let mut img = MetadataImage::default();
+        for r in &decoded {
+            img.apply(r);
+        }
+        assert!(!img.client_quotas.contains_key(&alice_app));
+        assert_eq!(img.client_quotas[&default_user]["request_percentage"], 12.5);
+        assert_eq!(img.scram["alice"].len(), 1);
+        assert_eq!(img.scram["alice"][&1].iterations, 8192);
+        assert_eq!(img.scram["alice"][&1].stored_key, vec![1; 32]);
+    }
+
+    #[test]
+    fn client_quota_record_has_kafkas_layout() {
+        // ClientQuotaRecord v0, flexible: entity array (compact), key, float64, bool, tags.
+        let r = MetadataRecord::ClientQuota {
+            entity: [("user".to_string(), None)].into(),
+            key: "k".into(),
+            value: 1.0,
+            remove: false,
+        };
+        let mut want = vec![1, 14, 0, 2, 5, b'u', b's', b'e', b'r', 0, 0, 2, b'k'];
+        want.extend_from_slice(&1.0f64.to_bits().to_be_bytes());
+        want.extend_from_slice(&[0, 0]);
+        assert_eq!(r.encode(), want);
+        // A claimed entity count the bytes cannot hold is refused, not allocated.
+        let mut bad = vec![1, 14, 0];
+        bad.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x07]);
+        assert!(MetadataRecord::decode(&bad).is_err());
     }
 
     #[test]
