@@ -5,7 +5,8 @@
 //! correlation ids, and ApiVersions negotiation at connect (each request then goes out at the
 //! highest version both sides support). A [`Client`] connects to the first reachable server of a
 //! bootstrap list, fetches metadata and opens connections to other brokers (partition leaders)
-//! on demand. [`records`] builds and decodes v2 record batches.
+//! on demand. [`records`] builds and decodes v2 record batches; [`scram`] turns a password
+//! into the salted password that AlterUserScramCredentials carries.
 //!
 //! Invariants:
 //! - Every network wait (connect, write, read) is bounded by the client's timeout, so a tool
@@ -20,6 +21,7 @@
 pub mod groups;
 pub mod producer;
 pub mod records;
+pub mod scram;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;

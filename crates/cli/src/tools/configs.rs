@@ -1,7 +1,10 @@
 //! `strom configs`: Kafka's `kafka-configs.sh` (ConfigCommand) for topics, brokers,
 //! broker-loggers and groups: `--describe` (dynamic configs, or `--all`) and `--alter`
 //! (`--add-config`, `--add-config-file`, `--delete-config`) through DescribeConfigs and
-//! IncrementalAlterConfigs, with Kafka's output lines.
+//! IncrementalAlterConfigs, with Kafka's output lines. Users, clients and IPs (client quotas
+//! and SCRAM credentials) are in [`quotas`].
+
+mod quotas;
 
 use kafka_protocol::messages::describe_configs_response::DescribeConfigsResult;
 use kafka_protocol::messages::incremental_alter_configs_request::{
@@ -14,23 +17,27 @@ use strom_client::{check, topics_of, Client};
 use super::common::{self, config_source_name};
 use super::opts::{self, arg, flag, Opt, Parse, Parsed};
 
-const USAGE: &str = "This tool helps to manipulate and describe entity config for a topic, client, user, broker, broker-logger or group.";
+const USAGE: &str = "This tool helps to manipulate and describe entity config for a topic, client, user, broker, ip, broker-logger or group.";
 
 const OPTS: &[Opt] = &[
     arg("bootstrap-server", "String: server to connect to", "REQUIRED: The Kafka server to connect to."),
     arg("command-config", "String: command config property file", "Property file containing configs to be passed to Admin Client."),
     flag("describe", "List configs for the given entity."),
     flag("alter", "Alter the configuration for the entity."),
-    arg("entity-type", "String", "Type of entity (topics/clients/users/brokers/broker-loggers/groups/client-metrics)."),
-    arg("entity-name", "String", "Name of entity (topic name/client id/user principal name/broker id/group id)."),
-    flag("entity-default", "Default entity name for clients/users/brokers (applies to corresponding entity type)."),
+    arg("entity-type", "String", "Type of entity (topics/clients/users/brokers/broker-loggers/ips/groups/client-metrics). users and clients may be given together."),
+    arg("entity-name", "String", "Name of entity (topic name/client id/user principal name/broker id/ip/group id)."),
+    flag("entity-default", "Default entity name for clients/users/brokers/ips (applies to corresponding entity type)."),
     arg("topic", "String", "The topic's name (same as --entity-type topics --entity-name <topic>)."),
     arg("broker", "String", "The broker's ID (same as --entity-type brokers --entity-name <id>)."),
     flag("broker-defaults", "The config defaults for all brokers."),
     arg("broker-logger", "String", "The broker's ID for its logger config."),
     arg("group", "String", "The group's ID."),
     arg("client", "String", "The client's ID."),
+    flag("client-defaults", "The config defaults for all clients."),
     arg("user", "String", "The user's principal name."),
+    flag("user-defaults", "The config defaults for all users."),
+    arg("ip", "String", "The IP address."),
+    flag("ip-defaults", "The config defaults for all IPs."),
     arg("add-config", "String", "Key Value pairs of configs to add. Square brackets can be used to group values which contain commas: 'k1=v1,k2=[v1,v2,v2],k3=v3'."),
     arg("add-config-file", "String", "Path to a properties file with configs to add."),
     arg("delete-config", "String", "config keys to remove 'k1,k2'."),
@@ -43,6 +50,10 @@ const EXAMPLES: &str = "\
   strom configs --bootstrap-server localhost:9092 --entity-type topics --entity-name orders --describe
   strom configs --bootstrap-server localhost:9092 --entity-type brokers --entity-name 1 --describe --all
   strom configs --bootstrap-server localhost:9092 --entity-type topics --entity-name orders --alter --delete-config retention.ms
+  strom configs --bootstrap-server localhost:9092 --entity-type users --entity-name alice --entity-type clients --entity-name app --alter --add-config producer_byte_rate=1048576
+  strom configs --bootstrap-server localhost:9092 --entity-type clients --entity-default --alter --add-config consumer_byte_rate=2097152
+  strom configs --bootstrap-server localhost:9092 --entity-type users --entity-name alice --alter --add-config 'SCRAM-SHA-256=[iterations=8192,password=alice-secret]'
+  strom configs --bootstrap-server localhost:9092 --entity-type users --describe
 ";
 
 const ENTITY_TYPES: &[&str] = &[
@@ -62,10 +73,17 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         Parse::Run(p) => p,
         Parse::Done => return Ok(()),
     };
-    let (entity_type, entity_name) = entity(&p)?;
     if p.has("describe") == p.has("alter") {
         anyhow::bail!("Command must include exactly one action: --describe, --alter");
     }
+    let types = entity_types(&p);
+    if types
+        .iter()
+        .any(|t| t == "users" || t == "clients" || t == "ips")
+    {
+        return run_quotas(&p, types);
+    }
+    let (entity_type, entity_name) = entity(&p)?;
     if !p.has("bootstrap-server") {
         anyhow::bail!(
             "--bootstrap-server must be specified, e.g. --bootstrap-server localhost:9092"
@@ -78,7 +96,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         "groups" => common::RESOURCE_GROUP,
         "client-metrics" => common::RESOURCE_CLIENT_METRICS,
         other => anyhow::bail!(
-            "--entity-type {other} (client quotas and SCRAM credentials) is not supported by Strom yet; supported: topics, brokers, broker-loggers, groups, client-metrics"
+            "Invalid entity type {other}, the entity type must be one of {}",
+            ENTITY_TYPES.join(", ")
         ),
     };
     if p.has("alter") {
@@ -93,13 +112,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         anyhow::bail!("--all can only be used with --describe");
     }
     let to_add = configs_to_add(&p)?;
-    let to_delete: Vec<String> = p
-        .values("delete-config")
-        .iter()
-        .flat_map(|v| v.split(','))
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect();
+    let to_delete = configs_to_delete(&p);
     common::block_on(async {
         let mut client =
             common::connect(p.value("bootstrap-server"), p.value("command-config")).await?;
@@ -124,6 +137,159 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             .await
         }
     })
+}
+
+/// Kafka's `entityTypes`: every `--entity-type`, then the types of the shorthand flags given
+/// (`--topic`, `--client`, `--user`, ..., then `--client-defaults`, `--user-defaults`, ...).
+fn entity_types(p: &Parsed) -> Vec<String> {
+    let mut types: Vec<String> = p.values("entity-type").to_vec();
+    for (flag, ty) in SHORTHANDS.iter().chain(DEFAULT_SHORTHANDS) {
+        if p.has(flag) {
+            types.push(ty.to_string());
+        }
+    }
+    types
+}
+
+/// Kafka's `entityNames`: `--entity-name` values and "" for each `--entity-default`, in
+/// command-line order, then the shorthand flags' values, then "" per `--*-defaults` flag.
+fn entity_names(p: &Parsed) -> Vec<String> {
+    let mut names: Vec<String> = p
+        .order
+        .iter()
+        .filter(|(f, _)| *f == "entity-name" || *f == "entity-default")
+        .map(|(_, v)| v.clone())
+        .collect();
+    for (flag, _) in SHORTHANDS {
+        if let Some(v) = p.value(flag) {
+            names.push(v.to_string());
+        }
+    }
+    for (flag, _) in DEFAULT_SHORTHANDS {
+        if p.has(flag) {
+            names.push(String::new());
+        }
+    }
+    names
+}
+
+/// Shorthand entity flags, in Kafka's `entityFlags` order.
+const SHORTHANDS: &[(&str, &str)] = &[
+    ("topic", "topics"),
+    ("client", "clients"),
+    ("user", "users"),
+    ("broker", "brokers"),
+    ("broker-logger", "broker-loggers"),
+    ("ip", "ips"),
+    ("group", "groups"),
+];
+
+/// Default-entity flags, in Kafka's `entityDefaultsFlags` order.
+const DEFAULT_SHORTHANDS: &[(&str, &str)] = &[
+    ("client-defaults", "clients"),
+    ("user-defaults", "users"),
+    ("broker-defaults", "brokers"),
+    ("ip-defaults", "ips"),
+];
+
+/// Users, clients and IPs: Kafka's `checkArgs` rules for them, then describe or alter.
+fn run_quotas(p: &Parsed, types: Vec<String>) -> anyhow::Result<()> {
+    let names = entity_names(p);
+    let mut seen: Vec<&String> = Vec::new();
+    let mut dups: Vec<&str> = Vec::new();
+    for t in &types {
+        if seen.contains(&t) {
+            if !dups.contains(&t.as_str()) {
+                dups.push(t);
+            }
+        } else {
+            seen.push(t);
+        }
+    }
+    if !dups.is_empty() {
+        anyhow::bail!("Duplicate entity type(s) specified: {}", dups.join(","));
+    }
+    if !p.has("bootstrap-server") {
+        anyhow::bail!(
+            "--bootstrap-server must be specified, e.g. --bootstrap-server localhost:9092"
+        );
+    }
+    for t in &types {
+        if !ENTITY_TYPES.contains(&t.as_str()) {
+            anyhow::bail!(
+                "Invalid entity type {t}, the entity type must be one of {}",
+                ENTITY_TYPES.join(", ")
+            );
+        }
+    }
+    if types.len() > 1
+        && !(types.len() == 2
+            && seen.iter().any(|t| *t == "users")
+            && seen.iter().any(|t| *t == "clients"))
+    {
+        anyhow::bail!("Only 'users' and 'clients' entity types may be specified together");
+    }
+    let long_form = p.has("entity-name") || p.has("entity-type") || p.has("entity-default");
+    if long_form
+        && SHORTHANDS
+            .iter()
+            .chain(DEFAULT_SHORTHANDS)
+            .any(|(f, _)| p.has(f))
+    {
+        anyhow::bail!(
+            "--entity-{{type,name,default}} should not be used in conjunction with specific entity flags"
+        );
+    }
+    if types[0] == "ips" {
+        for n in names.iter().filter(|n| !n.is_empty()) {
+            if n.parse::<std::net::IpAddr>().is_err() {
+                anyhow::bail!(
+                    "The entity name for ips must be a valid IP or resolvable host, but it is: {n}"
+                );
+            }
+        }
+    }
+    if p.has("alter") {
+        if names.is_empty() {
+            anyhow::bail!("An entity-name or default entity must be specified with --alter of users, clients, brokers or ips");
+        }
+        if p.has("add-config") && p.has("add-config-file") {
+            anyhow::bail!("Only one of --add-config or --add-config-file must be specified");
+        }
+        if !p.has("add-config") && !p.has("add-config-file") && !p.has("delete-config") {
+            anyhow::bail!("At least one of --add-config, --add-config-file, or --delete-config must be specified with --alter");
+        }
+        if types.len() != names.len() {
+            anyhow::bail!("An entity name must be specified for every entity type");
+        }
+    }
+    let to_add = configs_to_add(p)?;
+    let to_delete = configs_to_delete(p);
+    common::block_on(async {
+        let mut client =
+            common::connect(p.value("bootstrap-server"), p.value("command-config")).await?;
+        if p.has("alter") {
+            quotas::alter(&mut client, &types, &names, &to_add, &to_delete).await?;
+            let (ty, name) = (&types[0], &names[0]);
+            if name.is_empty() {
+                println!("Completed updating default config for {ty} in the cluster.");
+            } else {
+                println!("Completed updating config for {} {name}.", singular(ty));
+            }
+            Ok(())
+        } else {
+            quotas::describe(&mut client, &types, &names).await
+        }
+    })
+}
+
+fn configs_to_delete(p: &Parsed) -> Vec<String> {
+    p.values("delete-config")
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// The entity type and name from `--entity-type/--entity-name/--entity-default` or the
@@ -216,6 +382,14 @@ fn configs_to_add(p: &Parsed) -> anyhow::Result<Vec<(String, String)>> {
     }
     if let Some(f) = p.value("add-config-file") {
         out.extend(common::load_properties(f)?);
+    }
+    for (k, _) in &out {
+        let ok = k
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "$._-".contains(c));
+        if !ok {
+            anyhow::bail!("Invalid character found for config key: {k}");
+        }
     }
     Ok(out)
 }

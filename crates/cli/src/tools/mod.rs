@@ -13,6 +13,7 @@ pub mod delete_records;
 pub mod dump_log;
 pub mod e2e_latency;
 pub mod get_offsets;
+pub mod java;
 pub mod json;
 pub mod log_dirs;
 pub mod opts;

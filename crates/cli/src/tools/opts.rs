@@ -37,6 +37,8 @@ pub const fn flag(name: &'static str, help: &'static str) -> Opt {
 #[derive(Debug, Default)]
 pub struct Parsed {
     values: HashMap<&'static str, Vec<String>>,
+    /// Every flag with its value ("" for flags without one), in command-line order.
+    pub order: Vec<(&'static str, String)>,
     /// Arguments that are not flags, in order.
     pub positional: Vec<String>,
 }
@@ -146,6 +148,7 @@ pub fn parse(
                 _ => anyhow::bail!("Option {name} requires an argument; give --{name} <{what}>"),
             },
         };
+        p.order.push((opt.name, value.clone()));
         p.values.entry(opt.name).or_default().push(value);
     }
     Ok(Parse::Run(p))
