@@ -451,6 +451,13 @@ async fn consume(s: &Settings, processed: &mut u64) -> anyhow::Result<()> {
     };
     let mut last_commit = Instant::now();
     let stdout = std::io::stdout();
+    let progress = super::progress::Progress::records(
+        super::progress::wanted(
+            super::progress::stderr_is_terminal(),
+            !std::io::IsTerminal::is_terminal(&stdout),
+        ),
+        "written",
+    );
     let mut last_record = Instant::now();
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -522,7 +529,9 @@ async fn consume(s: &Settings, processed: &mut u64) -> anyhow::Result<()> {
             // stdout closed (a pipe into `head`): stop quietly, as Kafka does.
             break;
         }
+        progress.message(format!("{processed} records written"));
     }
+    drop(progress);
     if let Some(mut m) = member {
         m.commit(&positions(&parts)).await?;
         let _ = m.leave().await;

@@ -411,6 +411,11 @@ async fn produce_stdin(s: Settings) -> anyhow::Result<()> {
         }
     });
     let mut failed = 0u64;
+    let (mut sent, mut acknowledged) = (0u64, 0u64);
+    let progress = super::progress::Progress::records(
+        super::progress::wanted(super::progress::stderr_is_terminal(), !interactive),
+        "sent",
+    );
     let mut fatal: Option<String> = None;
     let mut round_robin = (now_ms() as usize) % topic.partitions.len().max(1);
     let mut done = false;
@@ -462,9 +467,15 @@ async fn produce_stdin(s: Settings) -> anyhow::Result<()> {
             }
         }
         if !by_partition.is_empty() {
-            failed += send_with_retries(&mut client, &s, &mut topic, by_partition).await?;
+            let count: u64 = by_partition.values().map(|r| r.len() as u64).sum();
+            sent += count;
+            let f = send_with_retries(&mut client, &s, &mut topic, by_partition).await?;
+            failed += f;
+            acknowledged += count - f;
+            progress.message(format!("{sent} records sent, {acknowledged} acknowledged"));
         }
     }
+    drop(progress);
     if let Some(e) = fatal {
         anyhow::bail!("{e}");
     }

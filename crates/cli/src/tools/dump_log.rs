@@ -179,8 +179,20 @@ fn dump_log(path: &Path, p: &Parsed, errors: &mut Errors) -> anyhow::Result<()> 
     let mut last_offset = -1i64;
     let abs = std::fs::canonicalize(path).unwrap_or(path.to_path_buf());
     let abs = abs.display().to_string();
+    // Shown when stdout goes to a file or pipe and stderr is a terminal.
+    let progress = super::progress::Progress::bytes(
+        super::progress::wanted(
+            super::progress::stderr_is_terminal(),
+            !std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        ),
+        limit as u64,
+        &path
+            .file_name()
+            .map_or(String::new(), |f| f.to_string_lossy().into_owned()),
+    );
     for frame in BatchFrames::new(&data[..limit]) {
         let Ok((range, h)) = frame else { break };
+        progress.position(range.end as u64);
         let bytes = &data[range];
         if h.magic != batch::MAGIC_V2 {
             println!(

@@ -18,6 +18,7 @@ pub mod json;
 pub mod log_dirs;
 pub mod opts;
 pub mod producer_perf_test;
+pub mod progress;
 pub mod topics;
 
 use std::process::ExitCode;
