@@ -318,3 +318,19 @@ def test_help_and_version():
         assert p.returncode == 0 and "Examples:" in p.stdout and "--version" in p.stdout, tool
         p, _ = sh(f"bin/kafka-{tool}.sh --version", 0)
         assert p.returncode == 0 and "(Strom)" in p.stdout, tool
+
+
+def test_console_producer_many_lines_and_no_progress_in_pipes(broker):
+    """Thousands of piped lines arrive (Produce v3+ takes one batch per partition, so a round
+    larger than --batch-size must not split), and with stderr a pipe no progress indicator is
+    drawn: stderr carries only Kafka's lines."""
+    port = broker.port
+    ok("bin/kafka-topics.sh --create --topic many --partitions 1 --bootstrap-server localhost:9092", port)
+    lines = "".join(f"line-{i}\n" for i in range(20000))
+    p, _ = sh("bin/kafka-console-producer.sh --bootstrap-server localhost:9092 --topic many", port, stdin=lines)
+    assert p.returncode == 0, p.stderr
+    assert p.stderr == "", p.stderr
+    p, _ = sh("bin/kafka-console-consumer.sh --bootstrap-server localhost:9092 --topic many "
+              "--from-beginning --timeout-ms 3000", port)
+    assert sorted(p.stdout.splitlines()) == sorted(f"line-{i}" for i in range(20000))
+    assert p.stderr.splitlines() == ["Processed a total of 20000 messages"], p.stderr
