@@ -43,6 +43,17 @@ impl Response {
             .sum()
     }
 
+    /// Bytes of the response that are file ranges.
+    pub fn file_bytes(&self) -> u64 {
+        self.chunks
+            .iter()
+            .map(|c| match c {
+                Chunk::Mem(_) => 0,
+                Chunk::File(s) => s.len,
+            })
+            .sum()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -8,10 +8,10 @@
 //! sending full fetch requests; an incremental request for a session id we never issued gets
 //! FETCH_SESSION_ID_NOT_FOUND.
 //!
-//! Zero copy: record bytes are never read into memory. [`encode`] writes the response's
+//! Zero copy: record bytes are not read into memory. [`encode`] writes the response's
 //! fields itself (byte for byte what the generated codec writes, checked by the tests for
 //! every version) and leaves each partition's records as a file range of its segment, which
-//! the connection sends with sendfile(2).
+//! the connection sends with sendfile(2) (or, for a few KiB, reads and sends in one write).
 
 use std::sync::Arc;
 use std::time::Duration;
