@@ -5,9 +5,11 @@
 //! the next request is read (as in Kafka, which mutes a channel while its request is in
 //! flight), but a reply may wait in the queue while the reader goes on: a Produce waiting for
 //! its fsync (`flush.messages`) lets the next requests append, so one fsync covers them all
-//! (group commit). At most `CONNECTION_RESPONSES_QUEUED_MAX` replies wait. A frame whose size is zero, negative or above `socket.request.max.bytes`
-//! closes the connection before anything is allocated for it, and a frame's buffer grows only
-//! as its bytes actually arrive.
+//! (group commit). At most `CONNECTION_RESPONSES_QUEUED_MAX` replies wait.
+//!
+//! A frame whose size is zero, negative or above `socket.request.max.bytes` closes the
+//! connection before anything is allocated for it, and a frame's buffer grows only as its
+//! bytes actually arrive.
 //!
 //! Responses are written piece by piece ([`Response`]): bytes with `write`, segment-file
 //! ranges with `sendfile(2)`. A file range that comes up short (its segment was truncated

@@ -31,26 +31,32 @@ impl From<Bytes> for Response {
     }
 }
 
+impl Chunk {
+    /// Bytes this piece puts on the wire.
+    pub fn len(&self) -> u64 {
+        match self {
+            Chunk::Mem(b) => b.len() as u64,
+            Chunk::File(s) => s.len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 impl Response {
     /// Total bytes on the wire, size prefix included.
     pub fn len(&self) -> u64 {
-        self.chunks
-            .iter()
-            .map(|c| match c {
-                Chunk::Mem(b) => b.len() as u64,
-                Chunk::File(s) => s.len,
-            })
-            .sum()
+        self.chunks.iter().map(Chunk::len).sum()
     }
 
     /// Bytes of the response that are file ranges.
     pub fn file_bytes(&self) -> u64 {
         self.chunks
             .iter()
-            .map(|c| match c {
-                Chunk::Mem(_) => 0,
-                Chunk::File(s) => s.len,
-            })
+            .filter(|c| matches!(c, Chunk::File(_)))
+            .map(Chunk::len)
             .sum()
     }
 
@@ -58,8 +64,8 @@ impl Response {
         self.len() == 0
     }
 
-    /// The whole frame in one buffer, reading the file ranges (tests, and transports that
-    /// cannot use sendfile).
+    /// The whole frame in one buffer, reading the file ranges (tests, and small responses
+    /// where one write beats sendfile).
     pub fn to_bytes(&self) -> std::io::Result<Bytes> {
         use std::os::unix::fs::FileExt;
         let mut out = BytesMut::with_capacity(self.len() as usize);
@@ -82,14 +88,12 @@ impl Response {
 /// fills in the frame's size prefix.
 #[derive(Debug)]
 pub struct ResponseWriter {
-    done: Vec<PieceMut>,
-    cur: BytesMut,
-}
-
-#[derive(Debug)]
-enum PieceMut {
-    Mem(BytesMut),
-    File(FileSlice),
+    /// The first piece, starting with the size prefix; kept mutable until `finish`.
+    head: BytesMut,
+    /// The pieces after `head` that are complete.
+    rest: Vec<Chunk>,
+    /// The in-memory piece being written after the last file range, once there is one.
+    tail: Option<BytesMut>,
 }
 
 impl Default for ResponseWriter {
@@ -101,17 +105,18 @@ impl Default for ResponseWriter {
 impl ResponseWriter {
     /// A writer whose first 4 bytes are the size prefix, filled in by `finish`.
     pub fn new() -> Self {
-        let mut cur = BytesMut::with_capacity(256);
-        cur.put_i32(0);
+        let mut head = BytesMut::with_capacity(256);
+        head.put_i32(0);
         ResponseWriter {
-            done: Vec::new(),
-            cur,
+            head,
+            rest: Vec::new(),
+            tail: None,
         }
     }
 
     /// The in-memory buffer being written.
     pub fn buf(&mut self) -> &mut BytesMut {
-        &mut self.cur
+        self.tail.as_mut().unwrap_or(&mut self.head)
     }
 
     /// Appends a file range after the bytes written so far.
@@ -119,43 +124,27 @@ impl ResponseWriter {
         if slice.len == 0 {
             return;
         }
-        let cur = std::mem::replace(&mut self.cur, BytesMut::with_capacity(128));
-        if !cur.is_empty() {
-            self.done.push(PieceMut::Mem(cur));
+        if let Some(t) = self.tail.replace(BytesMut::with_capacity(128)) {
+            if !t.is_empty() {
+                self.rest.push(Chunk::Mem(t.freeze()));
+            }
         }
-        self.done.push(PieceMut::File(slice));
+        self.rest.push(Chunk::File(slice));
     }
 
     /// The frame, with its size prefix. Panics if the frame exceeds `i32::MAX` bytes, which
     /// the fetch budget (an `i32`) rules out.
     pub fn finish(mut self) -> Response {
-        if !self.cur.is_empty() {
-            let cur = std::mem::take(&mut self.cur);
-            self.done.push(PieceMut::Mem(cur));
+        if let Some(t) = self.tail.take().filter(|t| !t.is_empty()) {
+            self.rest.push(Chunk::Mem(t.freeze()));
         }
-        let total: u64 = self
-            .done
-            .iter()
-            .map(|p| match p {
-                PieceMut::Mem(b) => b.len() as u64,
-                PieceMut::File(s) => s.len,
-            })
-            .sum();
+        let total = self.head.len() as u64 + self.rest.iter().map(Chunk::len).sum::<u64>();
         let size = i32::try_from(total - 4).expect("response frame larger than i32::MAX bytes");
-        match self.done.first_mut() {
-            Some(PieceMut::Mem(b)) => b[0..4].copy_from_slice(&size.to_be_bytes()),
-            _ => unreachable!("the size prefix is always the first piece"),
-        }
-        Response {
-            chunks: self
-                .done
-                .into_iter()
-                .map(|p| match p {
-                    PieceMut::Mem(b) => Chunk::Mem(b.freeze()),
-                    PieceMut::File(s) => Chunk::File(s),
-                })
-                .collect(),
-        }
+        self.head[0..4].copy_from_slice(&size.to_be_bytes());
+        let mut chunks = Vec::with_capacity(1 + self.rest.len());
+        chunks.push(Chunk::Mem(self.head.freeze()));
+        chunks.append(&mut self.rest);
+        Response { chunks }
     }
 }
 
