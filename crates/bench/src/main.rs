@@ -39,9 +39,9 @@ enum Command {
     /// Create a topic (CreateTopics through librdkafka's admin API).
     CreateTopic(common::CreateTopicArgs),
     /// Loopback TCP into a file in the page cache (no fsync): the machine's produce limit.
-    ProbeRecvToFile(probe::RecvToFileArgs),
+    ProbeRecvToFile(probe::LoopbackArgs),
     /// A cached file sent to a loopback socket with sendfile(2): the machine's fetch limit.
-    ProbeSendfile(probe::SendfileArgs),
+    ProbeSendfile(probe::LoopbackArgs),
     /// Appends of BYTES_PER_SYNC bytes, each followed by fdatasync(2).
     ProbeFdatasync(probe::FdatasyncArgs),
 }

@@ -14,33 +14,18 @@ use std::time::Instant;
 
 use crate::common::{self, Deadline, Result};
 
+/// The loopback probes: `probe-recv-to-file` (the client writes `bytes` into the socket, the
+/// server appends them to a file) and `probe-sendfile` (the server sends a cached file of
+/// `bytes` with sendfile, the client reads it).
 #[derive(clap::Args)]
-pub struct RecvToFileArgs {
-    /// Bytes to send through the socket into the file.
+pub struct LoopbackArgs {
+    /// Bytes that cross the socket.
     #[arg(long)]
     pub bytes: u64,
-    /// Bytes per read (server) and per write (client).
+    /// Bytes per read, write or sendfile call.
     #[arg(long, default_value_t = 1 << 20)]
     pub chunk: usize,
     /// Where the file goes (the filesystem of the broker's data dir).
-    #[arg(long, default_value = ".")]
-    pub dir: PathBuf,
-    #[arg(long)]
-    pub server_cpu: Option<usize>,
-    #[arg(long)]
-    pub client_cpu: Option<usize>,
-    #[arg(long, default_value_t = 600.0)]
-    pub timeout_secs: f64,
-}
-
-#[derive(clap::Args)]
-pub struct SendfileArgs {
-    /// Size of the file sent.
-    #[arg(long)]
-    pub bytes: u64,
-    /// Bytes per sendfile call (server) and per read (client).
-    #[arg(long, default_value_t = 1 << 20)]
-    pub chunk: usize,
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
     #[arg(long)]
@@ -118,7 +103,7 @@ where
     sr
 }
 
-pub fn recv_to_file(a: &RecvToFileArgs) -> Result<serde_json::Value> {
+pub fn recv_to_file(a: &LoopbackArgs) -> Result<serde_json::Value> {
     let deadline = Deadline::after_secs(a.timeout_secs);
     let path = TempFile::new(&a.dir, "recv");
     let mut file = OpenOptions::new()
@@ -167,7 +152,7 @@ pub fn recv_to_file(a: &RecvToFileArgs) -> Result<serde_json::Value> {
     }))
 }
 
-pub fn sendfile(a: &SendfileArgs) -> Result<serde_json::Value> {
+pub fn sendfile(a: &LoopbackArgs) -> Result<serde_json::Value> {
     let deadline = Deadline::after_secs(a.timeout_secs);
     let path = TempFile::new(&a.dir, "sendfile");
     let chunk = a.chunk.max(1);
