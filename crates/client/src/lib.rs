@@ -207,24 +207,8 @@ impl Connection {
     /// Sends `req` at `version` and waits for the response.
     pub async fn send_version<R: Request>(&mut self, req: &R, version: i16) -> Result<R::Response> {
         let correlation_id = self.write_request(req, version).await?;
-        let mut frame = self.read_frame(R::KEY).await?;
-        let key = ApiKey::try_from(R::KEY)
-            .map_err(|_| ClientError::Protocol(format!("unknown api key {}", R::KEY)))?;
-        let header = ResponseHeader::decode(&mut frame, key.response_header_version(version))
-            .map_err(|e| ClientError::Protocol(format!("bad response header: {e}")))?;
-        if header.correlation_id != correlation_id {
-            return Err(ClientError::Protocol(format!(
-                "response correlation id {} does not match request {correlation_id}",
-                header.correlation_id
-            )));
-        }
-        R::Response::decode(&mut frame, version).map_err(|e| {
-            ClientError::Protocol(format!(
-                "cannot decode {} v{version} response from {}: {e}",
-                api_name(R::KEY),
-                self.addr
-            ))
-        })
+        let frame = self.read_frame(R::KEY).await?;
+        decode_response::<R>(frame, version, correlation_id, &self.addr)
     }
 
     /// Sends `req` without waiting for a response (Produce with acks=0).
@@ -234,28 +218,10 @@ impl Connection {
     }
 
     async fn write_request<R: Request>(&mut self, req: &R, version: i16) -> Result<i32> {
-        let key = ApiKey::try_from(R::KEY)
-            .map_err(|_| ClientError::Protocol(format!("unknown api key {}", R::KEY)))?;
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
-        let header = RequestHeader::default()
-            .with_request_api_key(R::KEY)
-            .with_request_api_version(version)
-            .with_correlation_id(correlation_id)
-            .with_client_id(Some(self.client_id.clone()));
         let mut buf = BytesMut::with_capacity(128);
-        buf.put_i32(0);
-        header
-            .encode(&mut buf, key.request_header_version(version))
-            .map_err(|e| ClientError::Protocol(format!("encoding request header: {e}")))?;
-        req.encode(&mut buf, version).map_err(|e| {
-            ClientError::Protocol(format!(
-                "bug: cannot encode {} v{version} request: {e}",
-                api_name(R::KEY)
-            ))
-        })?;
-        let len = (buf.len() - 4) as i32;
-        buf[0..4].copy_from_slice(&len.to_be_bytes());
+        encode_frame(&mut buf, req, version, correlation_id, &self.client_id)?;
         let addr = self.addr.clone();
         match tokio::time::timeout(self.timeout, self.stream.write_all(&buf)).await {
             Err(_) => Err(ClientError::Timeout {
@@ -274,22 +240,7 @@ impl Connection {
     async fn read_frame(&mut self, api_key: i16) -> Result<Bytes> {
         let addr = self.addr.clone();
         let timeout = self.timeout;
-        let read = async {
-            let mut len = [0u8; 4];
-            self.stream.read_exact(&mut len).await?;
-            let len = i32::from_be_bytes(len);
-            if len < 0 || len as usize > RESPONSE_BYTES_MAX {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!(
-                        "the peer does not speak the Kafka protocol (response size {len} out of range); check --bootstrap-server"
-                    ),
-                ));
-            }
-            let mut body = vec![0u8; len as usize];
-            self.stream.read_exact(&mut body).await?;
-            Ok(Bytes::from(body))
-        };
+        let read = read_size_prefixed(&mut self.stream);
         match tokio::time::timeout(timeout, read).await {
             Err(_) => Err(ClientError::Timeout {
                 addr,
@@ -309,6 +260,82 @@ impl Connection {
             Ok(Ok(b)) => Ok(b),
         }
     }
+}
+
+/// Encodes one request frame (size, header v1/v2, body) into `out`.
+pub(crate) fn encode_frame<R: Request>(
+    out: &mut BytesMut,
+    req: &R,
+    version: i16,
+    correlation_id: i32,
+    client_id: &StrBytes,
+) -> Result<()> {
+    let key = ApiKey::try_from(R::KEY)
+        .map_err(|_| ClientError::Protocol(format!("unknown api key {}", R::KEY)))?;
+    let start = out.len();
+    out.put_i32(0);
+    RequestHeader::default()
+        .with_request_api_key(R::KEY)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation_id)
+        .with_client_id(Some(client_id.clone()))
+        .encode(out, key.request_header_version(version))
+        .map_err(|e| ClientError::Protocol(format!("encoding request header: {e}")))?;
+    req.encode(out, version).map_err(|e| {
+        ClientError::Protocol(format!(
+            "bug: cannot encode {} v{version}: {e}",
+            api_name(R::KEY)
+        ))
+    })?;
+    let len = (out.len() - start - 4) as i32;
+    out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+    Ok(())
+}
+
+/// Reads one size-prefixed frame (a response, without its size). Errors: the socket's, or
+/// `InvalidData` for a size outside `0..=RESPONSE_BYTES_MAX` (the peer is not a Kafka broker).
+pub(crate) async fn read_size_prefixed<S: tokio::io::AsyncRead + Unpin>(
+    s: &mut S,
+) -> std::io::Result<Bytes> {
+    let len = s.read_i32().await?;
+    if len < 0 || len as usize > RESPONSE_BYTES_MAX {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "the peer does not speak the Kafka protocol (response size {len} out of range); check --bootstrap-server"
+            ),
+        ));
+    }
+    let mut body = vec![0u8; len as usize];
+    s.read_exact(&mut body).await?;
+    Ok(Bytes::from(body))
+}
+
+/// Decodes a response frame (header and body) to a `req` of `R` sent at `version` with
+/// `correlation_id` to `addr`. Errors: a header or body that does not decode, or a correlation
+/// id that is not the request's, as [`ClientError::Protocol`].
+pub(crate) fn decode_response<R: Request>(
+    mut frame: Bytes,
+    version: i16,
+    correlation_id: i32,
+    addr: &str,
+) -> Result<R::Response> {
+    let key = ApiKey::try_from(R::KEY)
+        .map_err(|_| ClientError::Protocol(format!("unknown api key {}", R::KEY)))?;
+    let header = ResponseHeader::decode(&mut frame, key.response_header_version(version))
+        .map_err(|e| ClientError::Protocol(format!("bad response header: {e}")))?;
+    if header.correlation_id != correlation_id {
+        return Err(ClientError::Protocol(format!(
+            "response correlation id {} does not match request {correlation_id}",
+            header.correlation_id
+        )));
+    }
+    R::Response::decode(&mut frame, version).map_err(|e| {
+        ClientError::Protocol(format!(
+            "cannot decode {} v{version} response from {addr}: {e}",
+            api_name(R::KEY),
+        ))
+    })
 }
 
 /// Kafka's name of an API key (`Produce`, `DescribeLogDirs`), or `UNKNOWN(n)`.

@@ -32,15 +32,18 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::api_versions_response::ApiVersionsResponse;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, Encodable, Message, Request, StrBytes};
+use kafka_protocol::protocol::{Message, Request, StrBytes};
 use strom_protocol::batch::{self, Compression, BATCH_HEADER_BYTES, LOG_OVERHEAD};
 use strom_protocol::records::{compress, put_varint, put_varlong, varlong_len};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Notify};
 
-use crate::{api_name, check, topics_of, Client, ClientError, Result, RESPONSE_BYTES_MAX};
+use crate::{
+    check, decode_response, encode_frame, read_size_prefixed, topics_of, Client, ClientError,
+    Result,
+};
 
 /// Settings of a [`Producer`], named after Kafka's producer configs.
 #[derive(Debug, Clone)]
@@ -255,72 +258,6 @@ fn seal(mut b: Batch, codec: Compression, pid: i64, epoch: i16, seq: i32) -> (Ve
     (buf, b)
 }
 
-/// Encodes one request frame (size, header v1/v2, body) into `out`.
-fn encode_frame<R: Request>(
-    out: &mut BytesMut,
-    req: &R,
-    version: i16,
-    correlation_id: i32,
-    client_id: &StrBytes,
-) -> Result<()> {
-    let key = ApiKey::try_from(R::KEY)
-        .map_err(|_| ClientError::Protocol(format!("unknown api key {}", R::KEY)))?;
-    let start = out.len();
-    out.put_i32(0);
-    RequestHeader::default()
-        .with_request_api_key(R::KEY)
-        .with_request_api_version(version)
-        .with_correlation_id(correlation_id)
-        .with_client_id(Some(client_id.clone()))
-        .encode(out, key.request_header_version(version))
-        .map_err(|e| ClientError::Protocol(format!("encoding request header: {e}")))?;
-    req.encode(out, version).map_err(|e| {
-        ClientError::Protocol(format!(
-            "bug: cannot encode {} v{version}: {e}",
-            api_name(R::KEY)
-        ))
-    })?;
-    let len = (out.len() - start - 4) as i32;
-    out[start..start + 4].copy_from_slice(&len.to_be_bytes());
-    Ok(())
-}
-
-async fn read_frame<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> std::io::Result<Bytes> {
-    let len = s.read_i32().await?;
-    if len < 0 || len as usize > RESPONSE_BYTES_MAX {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("response size {len} out of range"),
-        ));
-    }
-    let mut body = vec![0u8; len as usize];
-    s.read_exact(&mut body).await?;
-    Ok(Bytes::from(body))
-}
-
-fn decode_response<R: Request>(
-    mut frame: Bytes,
-    version: i16,
-    correlation_id: i32,
-) -> Result<R::Response> {
-    let key = ApiKey::try_from(R::KEY)
-        .map_err(|_| ClientError::Protocol(format!("unknown api key {}", R::KEY)))?;
-    let header = ResponseHeader::decode(&mut frame, key.response_header_version(version))
-        .map_err(|e| ClientError::Protocol(format!("bad response header: {e}")))?;
-    if header.correlation_id != correlation_id {
-        return Err(ClientError::Protocol(format!(
-            "response correlation id {} does not match request {correlation_id}",
-            header.correlation_id
-        )));
-    }
-    R::Response::decode(&mut frame, version).map_err(|e| {
-        ClientError::Protocol(format!(
-            "cannot decode {} v{version} response: {e}",
-            api_name(R::KEY)
-        ))
-    })
-}
-
 /// Opens the data connection to `addr` and negotiates the Produce version.
 async fn open_data_connection(
     addr: &str,
@@ -344,7 +281,7 @@ async fn open_data_connection(
     encode_frame(&mut buf, &req, 3, 0, client_id)?;
     let io = async {
         stream.write_all(&buf).await?;
-        read_frame(&mut stream).await
+        read_size_prefixed(&mut stream).await
     };
     let frame = tokio::time::timeout(timeout, io)
         .await
@@ -354,7 +291,7 @@ async fn open_data_connection(
             api: "ApiVersions".into(),
         })?
         .map_err(|e| ClientError::Protocol(format!("connection to {addr} failed: {e}")))?;
-    let resp: ApiVersionsResponse = decode_response::<ApiVersionsRequest>(frame, 3, 0)?;
+    let resp: ApiVersionsResponse = decode_response::<ApiVersionsRequest>(frame, 3, 0, addr)?;
     check(resp.error_code, None)?;
     let Some(k) = resp
         .api_keys
@@ -895,9 +832,10 @@ async fn reader_loop(
 ) {
     let me = &shared.senders[idx];
     let timeout = shared.config.request_timeout + Duration::from_secs(5);
+    let addr = rd.peer_addr().map(|a| a.to_string()).unwrap_or_default();
     let mut rd = BufReader::with_capacity(64 * 1024, rd);
     while let Some(f) = rx.recv().await {
-        let frame = match tokio::time::timeout(timeout, read_frame(&mut rd)).await {
+        let frame = match tokio::time::timeout(timeout, read_size_prefixed(&mut rd)).await {
             Ok(Ok(fr)) => fr,
             Ok(Err(e)) => {
                 let msg = format!("connection to the leader failed: {e}");
@@ -913,7 +851,7 @@ async fn reader_loop(
             }
         };
         let resp: ProduceResponse =
-            match decode_response::<ProduceRequest>(frame, version, f.correlation_id) {
+            match decode_response::<ProduceRequest>(frame, version, f.correlation_id, &addr) {
                 Ok(r) => r,
                 Err(e) => {
                     let msg = e.to_string();
